@@ -1,0 +1,1 @@
+"""Agent models: ``mixrl.models.torch`` (PyTorch) and ``mixrl.models.jax`` (JAX/Flax)."""

@@ -1,0 +1,420 @@
+"""The PyTorch base ``Model``: spaces, device, initialisers, checkpoints, parameter updates."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import gymnasium
+import torch
+
+from mixrl._config import config
+from mixrl.models import _roles
+from mixrl.utils.io import atomic_write
+from mixrl.utils.spaces.torch import (
+    compute_space_size,
+    convert_gym_space,
+    flatten_tensorized_space,
+    sample_space,
+    unflatten_tensorized_space,
+)
+
+Inputs = Mapping[str, Any]
+ActOutput = tuple[torch.Tensor, "torch.Tensor | None", dict]
+
+_INITIALIZERS = sorted(name for name in dir(torch.nn.init) if name.endswith("_") and not name.startswith("_"))
+
+
+def _as_gymnasium(space: Any) -> Any:
+    """Old ``gym`` spaces become gymnasium spaces; everything else is kept as given."""
+    if space is not None and type(space).__module__.startswith("gym."):
+        from mixrl._logging import warn_once
+
+        warn_once("gym spaces are deprecated: converting them to gymnasium spaces")
+        return convert_gym_space(space)
+    return space
+
+
+def _resolve_initializer(method_name: str):
+    """``torch.nn.init.<method_name>`` (trailing ``_`` optional), one of the module's public in-place initialisers."""
+    if not isinstance(method_name, str):
+        raise TypeError(f"method_name must be a str, got {type(method_name).__name__}")
+    name = method_name if method_name.endswith("_") else method_name + "_"
+    if name not in _INITIALIZERS:
+        raise ValueError(f"unknown initializer {method_name!r}: expected one of torch.nn.init's {_INITIALIZERS}")
+    return getattr(torch.nn.init, name)
+
+
+class Model(torch.nn.Module):
+    """Base class of every mixrl PyTorch model.
+
+    Args:
+        observation_space: ``int`` size, sequence of ints (a shape), gymnasium space (old gym spaces are
+            converted) or ``None``.
+        action_space: same kinds as ``observation_space``.
+        device: ``"cpu"``, ``"cuda:0"``, a ``torch.device`` or ``None`` (CUDA when available, else CPU).
+
+    Subclass with the mixins first and ``Model`` last, call ``Model.__init__`` before any mixin
+    ``__init__`` and implement :meth:`compute`::
+
+        class Policy(GaussianMixin, Model):
+            def __init__(self, observation_space, action_space, device=None):
+                Model.__init__(self, observation_space, action_space, device)
+                GaussianMixin.__init__(self, clip_actions=True)
+                self.net = torch.nn.Linear(self.num_observations, self.num_actions)
+                self.log_std = torch.nn.Parameter(torch.zeros(self.num_actions))
+
+            def compute(self, inputs, role):
+                return self.net(inputs["states"]), self.log_std, {}
+    """
+
+    def __init__(self, observation_space: Any, action_space: Any, device: str | torch.device | None = None) -> None:
+        super().__init__()
+        self.device = config.torch.parse_device(device)
+        self.observation_space = _as_gymnasium(observation_space)
+        self.action_space = _as_gymnasium(action_space)
+        self.num_observations = None if observation_space is None else compute_space_size(self.observation_space)
+        self.num_actions = None if action_space is None else compute_space_size(self.action_space)
+        self._mixrl: dict[type, dict[str, _roles.RoleEntry]] = {}
+        self._mixrl_routes: dict[tuple[type, str], _roles.RoleEntry] = {}
+        self._mixrl_trainable: set[str] | None = None
+        self._mixrl_random_bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._mixrl_shared: tuple | None = None
+
+    # ------------------------------------------------------------------ acting
+
+    def act(self, inputs: Inputs, role: str = "") -> ActOutput:
+        """Act according to the model's behaviour: ``(actions, log_prob or None, outputs)``.
+
+        Implemented by the mixins; a plain model without mixin overrides it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}.act is not implemented: list a mixin before Model in the class bases "
+            "(class Policy(GaussianMixin, Model)) or override act()"
+        )
+
+    def compute(self, inputs: Inputs, role: str = "") -> tuple:
+        """Map ``inputs`` to the tuple the model's mixin expects (written by the user)."""
+        raise NotImplementedError(f"{type(self).__name__}.compute is not implemented: write it in the model class")
+
+    def forward(self, inputs: Inputs, role: str = "") -> ActOutput:
+        """``model(inputs, role)`` is ``model.act(inputs, role)``."""
+        return self.act(inputs, role)
+
+    def random_act(self, inputs: Inputs, role: str = "") -> tuple[torch.Tensor, None, dict]:
+        """Uniformly random actions for the batch of ``inputs["states"]``: ``(actions, None, {})``.
+
+        Discrete: int64 (batch, 1). Box: float32 (batch, num_actions), each dimension in its own
+        ``[low, high]``. MultiDiscrete, MultiBinary, Tuple and Dict: flattened samples.
+
+        Raises:
+            ValueError: a Box dimension is unbounded.
+            NotImplementedError: the action space is not a gymnasium space.
+        """
+        batch = inputs["states"].shape[0]
+        space = self.action_space
+        if isinstance(space, gymnasium.spaces.Discrete):
+            start = int(space.start)
+            return torch.randint(start, start + int(space.n), (batch, 1), device=self.device), None, {}
+        if isinstance(space, gymnasium.spaces.Box):
+            low, span = self._random_bounds()
+            return torch.rand(batch, low.shape[0], device=self.device).mul_(span).add_(low), None, {}
+        if isinstance(space, gymnasium.spaces.Space):
+            sample = sample_space(space, batch_size=batch, backend="native", device=self.device)
+            return flatten_tensorized_space(sample), None, {}
+        raise NotImplementedError(f"random_act needs a gymnasium action space, got {type(space).__name__}")
+
+    def _random_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        bounds = self._mixrl_random_bounds
+        if bounds is None or bounds[0].device != self.device:
+            low = torch.as_tensor(self.action_space.low, dtype=torch.float32).reshape(-1)
+            high = torch.as_tensor(self.action_space.high, dtype=torch.float32).reshape(-1)
+            unbounded = (~torch.isfinite(low) | ~torch.isfinite(high)).nonzero().flatten().tolist()
+            if unbounded:
+                raise ValueError(
+                    f"random_act needs a bounded Box action space: dimensions {unbounded} have infinite bounds "
+                    "(give the Box finite low/high or sample actions yourself)"
+                )
+            bounds = self._mixrl_random_bounds = (low.to(self.device), (high - low).to(self.device))
+        return bounds
+
+    # ------------------------------------------------------------------ shared models
+
+    def shared_cache(
+        self, role: str, states: torch.Tensor, trunk: Callable[[torch.Tensor], Any], producer: str = "policy"
+    ) -> Any:
+        """``trunk(states)``, computed once per pair of producer and consumer passes on the same states.
+
+        The ``producer`` role (e.g. the policy pass of PPO) computes the trunk and stores it with the
+        identity, version, storage, shape and grad mode of ``states``. Any other role (e.g. the value
+        pass) reuses the stored output only if all of these match its own ``states``, and clears the
+        cache either way, so a skipped consumer pass can never hand a stale trunk to later states.
+
+        Args:
+            role: role of the current call.
+            states: (batch, ...) the input of the trunk.
+            trunk: the shared computation.
+            producer: the role that fills the cache.
+        """
+        if role == producer:
+            output = trunk(states)
+            key = (states._version, states.data_ptr(), states.shape, torch.is_grad_enabled())
+            self._mixrl_shared = (states, key, output)
+            return output
+        cached, self._mixrl_shared = self._mixrl_shared, None
+        key = (states._version, states.data_ptr(), states.shape, torch.is_grad_enabled())
+        if cached is not None and cached[0] is states and cached[1] == key:
+            return cached[2]
+        return trunk(states)
+
+    def train(self, mode: bool = True) -> Model:
+        """``torch.nn.Module.train``; also forgets a cached shared trunk (its grad mode may no longer apply)."""
+        self._mixrl_shared = None
+        return super().train(mode)
+
+    # ------------------------------------------------------------------ initialisation
+
+    def init_parameters(self, method_name: str = "normal_", *args: Any, **kwargs: Any) -> None:
+        """Apply ``torch.nn.init.<method_name>(param, *args, **kwargs)`` to every parameter."""
+        initializer = _resolve_initializer(method_name)
+        with torch.no_grad():
+            for parameter in self.parameters():
+                initializer(parameter, *args, **kwargs)
+
+    def init_weights(self, method_name: str = "orthogonal_", *args: Any, **kwargs: Any) -> None:
+        """Apply ``torch.nn.init.<method_name>`` to the weight of every ``nn.Linear`` in any sub-module."""
+        initializer = _resolve_initializer(method_name)
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, torch.nn.Linear):
+                    initializer(module.weight, *args, **kwargs)
+
+    def init_biases(self, method_name: str = "constant_", *args: Any, **kwargs: Any) -> None:
+        """Apply ``torch.nn.init.<method_name>`` to the bias of every ``nn.Linear`` that has one.
+
+        ``constant_`` without a value fills with 0.
+        """
+        initializer = _resolve_initializer(method_name)
+        if initializer is torch.nn.init.constant_ and not args and "val" not in kwargs:
+            kwargs["val"] = 0.0
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                    initializer(module.bias, *args, **kwargs)
+
+    def init_state_dict(self, role: str | Sequence[str] = "", inputs: Inputs = {}) -> None:
+        """Move the model to its device and run :meth:`compute` once per role (materialises lazy modules).
+
+        Args:
+            role: a role, or a list of roles. A single role on a model with several registered roles
+                initialises every registered role.
+            inputs: model inputs; when empty, one flattened sample of each space is used as
+                ``"states"`` and ``"taken_actions"`` (plus zero RNN states when the model declares them).
+        """
+        self.to(self.device)
+        roles = [role] if isinstance(role, str) else list(role)
+        registered = _roles.registered_roles(self)
+        if isinstance(role, str) and len(registered) > 1:
+            roles = registered
+        inputs = dict(inputs) if inputs else self._sample_inputs()
+        with torch.no_grad():
+            for name in roles:
+                self.compute(inputs, name)
+
+    def _sample_inputs(self) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        for key, space in (("states", self.observation_space), ("taken_actions", self.action_space)):
+            if isinstance(space, gymnasium.spaces.Space):
+                sample = sample_space(space, batch_size=1, backend="native", device=self.device)
+                inputs[key] = flatten_tensorized_space(sample)
+            elif space is not None:
+                inputs[key] = torch.zeros(1, compute_space_size(space), device=self.device)
+        sizes = self.get_specification().get("rnn", {}).get("sizes")
+        if sizes:
+            inputs["rnn"] = [torch.zeros(size[0], 1, *size[2:], device=self.device) for size in sizes]
+            inputs["terminated"] = torch.zeros(1, 1, dtype=torch.bool, device=self.device)
+        return inputs
+
+    # ------------------------------------------------------------------ specification, mode
+
+    def get_specification(self) -> dict[str, Any]:
+        """Advanced specification read by agents (``{"rnn": {...}}`` for recurrent models); ``{}`` here."""
+        return {}
+
+    def set_mode(self, mode: Literal["train", "eval"]) -> None:
+        """``"train"`` or ``"eval"`` (see ``torch.nn.Module.train``).
+
+        Raises:
+            ValueError: any other mode.
+        """
+        if mode not in ("train", "eval"):
+            raise ValueError(f"invalid mode {mode!r}: expected 'train' or 'eval'")
+        self.train(mode == "train")
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self, path: str | os.PathLike, state_dict: Mapping[str, Any] | None = None) -> None:
+        """Save ``state_dict`` (default: the model's) to ``path`` atomically: a crash never leaves a partial file."""
+        state = self.state_dict() if state_dict is None else state_dict
+        atomic_write(path, lambda file: torch.save(dict(state), file))
+
+    def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
+        """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.
+
+        Args:
+            path: checkpoint file.
+            strict: the checkpoint must hold exactly the model's entries.
+            weights_only: refuse anything but tensors and plain containers (never runs code from the
+                file). Pass ``False`` only for files from a source you trust.
+
+        Raises:
+            ValueError: the file is not a torch checkpoint, holds other objects than tensors, or its
+                entries do not match the model (missing, unexpected or differently shaped); the model
+                is left unchanged.
+        """
+        state = _read_checkpoint(path, self.device, weights_only)
+        self._check_state_dict(state, strict, source=os.fspath(path))
+        self.load_state_dict(state, strict=strict)
+        self.eval()
+
+    def _check_state_dict(self, state: Mapping[str, Any], strict: bool, source: str) -> None:
+        """Raise ``ValueError`` naming every mismatch before anything is copied (keeps a failed load harmless)."""
+        own = self.state_dict()
+        problems = []
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and missing:
+            problems.append(f"missing entries {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected entries {unexpected}")
+        for key, value in state.items():
+            if key in own and not isinstance(value, torch.Tensor):
+                problems.append(f"{key}: expected a tensor, got {type(value).__name__}")
+            elif key in own and value.shape != own[key].shape:
+                problems.append(f"{key}: expected shape {list(own[key].shape)}, got {list(value.shape)}")
+        if problems:
+            raise ValueError(f"{source} does not match {type(self).__name__}: " + "; ".join(problems))
+
+    def migrate(
+        self,
+        state_dict: Mapping[str, torch.Tensor] | None = None,
+        path: str | None = None,
+        name_map: Mapping[str, str] = {},
+        auto_mapping: bool = True,
+        verbose: bool = False,
+    ) -> bool:
+        """Import an external (rl_games / stable-baselines3) checkpoint. Not available yet."""
+        raise NotImplementedError("Model.migrate is not implemented yet")
+
+    # ------------------------------------------------------------------ parameter updates
+
+    def freeze_parameters(self, freeze: bool = True) -> None:
+        """Freeze (``requires_grad=False``) or unfreeze the parameters.
+
+        Freezing remembers which parameters were trainable; unfreezing re-enables exactly those, so a
+        parameter that was fixed on purpose (e.g. a fixed log-std) stays fixed.
+        """
+        parameters = dict(self.named_parameters())
+        if freeze:
+            if self._mixrl_trainable is None:
+                self._mixrl_trainable = {name for name, p in parameters.items() if p.requires_grad}
+            for parameter in parameters.values():
+                parameter.requires_grad_(False)
+        elif self._mixrl_trainable is not None:
+            for name in self._mixrl_trainable:
+                if name in parameters:
+                    parameters[name].requires_grad_(True)
+            self._mixrl_trainable = None
+
+    def update_parameters(self, model: torch.nn.Module, polyak: float = 1, *, include_buffers: bool = False) -> None:
+        """Hard (``polyak=1``) or soft update from ``model``: ``theta <- (1 - polyak) * theta + polyak * theta_src``.
+
+        Parameters are matched by name.
+
+        Args:
+            model: source model with the same parameter names and shapes.
+            polyak: in ``(0, 1]``.
+            include_buffers: also copy/average floating-point buffers (e.g. normaliser statistics).
+
+        Raises:
+            ValueError: ``polyak`` out of range, or the two models' parameters differ in names or shapes.
+        """
+        if isinstance(polyak, bool) or not isinstance(polyak, (int, float)) or not 0 < polyak <= 1:
+            raise ValueError(f"polyak must be a number in (0, 1], got {polyak!r}")
+        pairs = _matched_tensors(self.named_parameters(), model.named_parameters(), "parameters")
+        if include_buffers:
+            floating = lambda named: ((k, v) for k, v in named if v.is_floating_point())  # noqa: E731
+            pairs += _matched_tensors(floating(self.named_buffers()), floating(model.named_buffers()), "buffers")
+        if not pairs:
+            return
+        targets, sources = [list(side) for side in zip(*pairs, strict=True)]
+        with torch.no_grad():
+            if polyak == 1:
+                torch._foreach_copy_(targets, sources)
+            else:
+                torch._foreach_lerp_(targets, sources, float(polyak))
+
+    # ------------------------------------------------------------------ distributed
+
+    def broadcast_parameters(self, rank: int = 0) -> None:
+        """Copy process ``rank``'s parameters to every process (no-op without an initialised process group)."""
+        from mixrl.models.torch.distributed import broadcast_parameters
+
+        broadcast_parameters(self, rank)
+
+    def reduce_parameters(self) -> None:
+        """Average the gradients over all processes (no-op without an initialised process group)."""
+        from mixrl.models.torch.distributed import reduce_parameters
+
+        reduce_parameters(self)
+
+    # ------------------------------------------------------------------ seed helpers
+
+    def tensor_to_space(self, tensor: torch.Tensor, space: Any, start: int = 0) -> Any:
+        """Map the flat columns of ``tensor`` from ``start`` on to the structure of ``space`` (see unflatten)."""
+        width = compute_space_size(space, occupied_size=True)
+        return unflatten_tensorized_space(space, tensor[:, start : start + width])
+
+    def _get_space_size(self, space: Any, number_of_elements: bool = True) -> int:
+        """Number of elements of ``space`` (``number_of_elements=False``: its width in a flat tensor)."""
+        return compute_space_size(space, occupied_size=not number_of_elements)
+
+
+def _matched_tensors(own, other, kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    own, other = dict(own), dict(other)
+    missing = sorted(set(own) - set(other))
+    extra = sorted(set(other) - set(own))
+    mismatched = [
+        f"{k}: {list(own[k].shape)} vs {list(other[k].shape)}"
+        for k in own
+        if k in other and own[k].shape != other[k].shape
+    ]
+    if missing or extra or mismatched:
+        raise ValueError(
+            f"cannot update {kind}: the models differ (missing in source: {missing}; only in source: {extra}; "
+            f"shape mismatches: {mismatched})"
+        )
+    return [(own[k], other[k]) for k in own]
+
+
+def _read_checkpoint(path: str | os.PathLike, device: torch.device, weights_only: bool) -> Mapping[str, Any]:
+    """Read a ``torch.save`` file as a state dict, turning every failure into a ``ValueError`` that names the file."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{os.fspath(path)}: refusing to load objects other than tensors and plain containers "
+            f"(weights_only=True); pass weights_only=False only for a file you trust. Detail: {error}"
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(
+            f"{os.fspath(path)}: not a readable torch checkpoint (truncated or corrupted?): {error}"
+        ) from None
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{os.fspath(path)}: expected a state dict (names to tensors), got {type(state).__name__}")
+    return state

@@ -1,0 +1,129 @@
+"""Distribution math as small pure functions (no ``torch.distributions`` objects, no global state).
+
+Every function takes the distribution *parameters* and returns tensors, so the mixins only wire
+network outputs onto them and the hot path builds nothing but the result. The same functions
+exist for JAX in ``mixrl.models.jax.distributions`` and are checked against one NumPy/SciPy
+reference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from mixrl._logging import warn_once
+
+HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
+
+Reduction = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def _sum(x: torch.Tensor) -> torch.Tensor:
+    return x.sum(dim=-1, keepdim=True)
+
+
+def _mean(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(dim=-1, keepdim=True)
+
+
+def _prod(x: torch.Tensor) -> torch.Tensor:
+    return x.prod(dim=-1, keepdim=True)
+
+
+def _none(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+REDUCTIONS: dict[str, Reduction] = {"mean": _mean, "sum": _sum, "prod": _prod, "none": _none}
+
+
+def get_reduction(name: str) -> Reduction:
+    """The reduction over the last axis named ``name`` (``"mean"``, ``"sum"``, ``"prod"`` or ``"none"``).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name not in REDUCTIONS:
+        raise ValueError(f"invalid reduction {name!r}: expected one of {list(REDUCTIONS)}")
+    if name == "prod":
+        warn_once("reduction='prod' multiplies log-densities, which is not a log-probability; prefer 'sum'")
+    return REDUCTIONS[name]
+
+
+# ---------------------------------------------------------------- diagonal Gaussian
+
+
+def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Element-wise log-density of ``x`` under ``Normal(mean, exp(log_std))``.
+
+    Args:
+        mean: (batch, A).
+        log_std: (A,) or (batch, A).
+        x: (batch, A).
+
+    Returns:
+        (batch, A): ``-(x - mean)^2 / (2 std^2) - log_std - log(2 pi) / 2``.
+    """
+    z = (x - mean) * torch.exp(-log_std)
+    return -0.5 * z.square() - log_std - HALF_LOG_TWO_PI
+
+
+def gaussian_log_prob_of_noise(noise: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Element-wise log-density of the sample ``mean + std * noise`` (same value as :func:`gaussian_log_prob`).
+
+    Args:
+        noise: (batch, A) standard-normal draws.
+        log_std: (A,) or (batch, A).
+    """
+    return -0.5 * noise.square() - log_std - HALF_LOG_TWO_PI
+
+
+def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """Element-wise entropy ``1/2 + log(2 pi)/2 + log_std``, same shape as ``log_std``."""
+    return log_std + (0.5 + HALF_LOG_TWO_PI)
+
+
+def gaussian_sample(mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterised sample ``mean + std * noise`` (gradients flow to ``mean`` and ``std``).
+
+    Returns:
+        ``(sample, noise)``, both (batch, A).
+    """
+    noise = torch.randn_like(mean)
+    return torch.addcmul(mean, std, noise), noise
+
+
+# ---------------------------------------------------------------- categorical
+
+
+def categorical_log_probs_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Normalised log-probabilities (batch, n) from unnormalised log-probabilities (any real)."""
+    return torch.log_softmax(logits, dim=-1)
+
+
+def categorical_log_probs_from_probs(probs: torch.Tensor) -> torch.Tensor:
+    """Normalised log-probabilities (batch, n) from non-negative weights with a non-zero row sum."""
+    probs = probs / probs.sum(dim=-1, keepdim=True)
+    eps = torch.finfo(probs.dtype).eps
+    return probs.clamp(eps, 1.0 - eps).log()
+
+
+def categorical_sample(log_probs: torch.Tensor) -> torch.Tensor:
+    """One draw per row of normalised ``log_probs`` (batch, n): int64 indices (batch, 1)."""
+    return torch.multinomial(log_probs.exp(), 1)
+
+
+def categorical_log_prob(log_probs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Log-probability (batch, 1) of the int64 ``index`` (batch, 1) under normalised ``log_probs`` (batch, n)."""
+    return log_probs.gather(-1, index)
+
+
+def categorical_entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """Entropy ``-sum p log p`` over the last axis (batch,); zero-probability entries contribute 0."""
+    log_probs = log_probs.clamp(min=torch.finfo(log_probs.dtype).min)
+    return -(log_probs.exp() * log_probs).sum(dim=-1)

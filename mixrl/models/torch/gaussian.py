@@ -1,0 +1,112 @@
+"""``GaussianMixin``: a diagonal Gaussian policy over a continuous (Box) action space."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from mixrl.models import _roles
+from mixrl.models.torch._clip import action_bounds, clip_to_bounds
+from mixrl.models.torch.distributions import (
+    gaussian_entropy,
+    gaussian_log_prob,
+    gaussian_log_prob_of_noise,
+    gaussian_sample,
+    get_reduction,
+)
+
+
+class GaussianMixin:
+    """Diagonal Gaussian behaviour: ``compute`` returns ``(mean_actions, log_std, outputs)``.
+
+    ``log_std`` is (num_actions,) (state-independent) or (batch, num_actions) (state-dependent).
+
+    Args:
+        clip_actions: clamp sampled actions to the Box bounds. The log-probability of a clipped action is
+            the density of the unclipped Gaussian there (no boundary mass correction).
+        clip_log_std: clamp ``log_std`` to ``[min_log_std, max_log_std]``.
+        min_log_std: lower clamp bound.
+        max_log_std: upper clamp bound.
+        reduction: how per-dimension log-probabilities are reduced over the last axis:
+            ``"sum"`` (batch, 1), ``"mean"``, ``"prod"`` or ``"none"`` (batch, num_actions).
+        role: role these settings belong to.
+
+    ``act`` returns ``(actions (batch, A), log_prob, {"mean_actions": (batch, A), ...})``.
+    """
+
+    def __init__(
+        self,
+        clip_actions: bool = False,
+        clip_log_std: bool = True,
+        min_log_std: float = -20,
+        max_log_std: float = 2,
+        reduction: Literal["mean", "sum", "prod", "none"] = "sum",
+        role: str = "",
+    ) -> None:
+        _roles.register(
+            self,
+            GaussianMixin,
+            role,
+            clip_actions=bool(clip_actions),
+            bounds=action_bounds(self, clip_actions, "GaussianMixin"),
+            clip_log_std=bool(clip_log_std),
+            min_log_std=float(min_log_std),
+            max_log_std=float(max_log_std),
+            reduce=get_reduction(reduction),
+        )
+
+    def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``."""
+        entry = _roles.route(self, GaussianMixin, role)
+        if entry.owner is not GaussianMixin:
+            return entry.owner.act(self, inputs, role)
+
+        mean_actions, log_std, outputs = self.compute(inputs, role)
+        if entry.clip_log_std:
+            log_std = log_std.clamp(entry.min_log_std, entry.max_log_std)
+        actions, noise = gaussian_sample(mean_actions, log_std.exp())
+        if entry.clip_actions:
+            actions = clip_to_bounds(entry, actions)
+
+        taken_actions = inputs.get("taken_actions")
+        if taken_actions is not None:
+            log_prob = gaussian_log_prob(mean_actions, log_std, taken_actions)
+        elif entry.clip_actions:
+            log_prob = gaussian_log_prob(mean_actions, log_std, actions)
+        else:
+            log_prob = gaussian_log_prob_of_noise(noise, log_std)
+
+        entry.last = (mean_actions, log_std)
+        outputs["mean_actions"] = mean_actions
+        return actions, entry.reduce(log_prob), outputs
+
+    def get_entropy(self, role: str = "") -> torch.Tensor:
+        """Element-wise entropy (batch, num_actions) of the last distribution; ``0.0`` before any ``act``."""
+        entry = _roles.route(self, GaussianMixin, role)
+        if entry.owner is not GaussianMixin:
+            return _roles.delegated(entry, "get_entropy", role)(self, role)
+        if entry.last is None:
+            return torch.tensor(0.0, device=self.device)
+        mean_actions, log_std = entry.last
+        return gaussian_entropy(log_std).expand_as(mean_actions)
+
+    def get_log_std(self, role: str = "") -> torch.Tensor:
+        """Log standard deviation (batch, num_actions) of the last distribution (after clamping)."""
+        entry = _roles.route(self, GaussianMixin, role)
+        if entry.owner is not GaussianMixin:
+            return _roles.delegated(entry, "get_log_std", role)(self, role)
+        if entry.last is None:
+            raise RuntimeError(f"get_log_std(role={role!r}): call act() first")
+        mean_actions, log_std = entry.last
+        return log_std.expand_as(mean_actions)
+
+    def distribution(self, role: str = "") -> torch.distributions.Normal | None:
+        """The last distribution as a ``torch.distributions.Normal`` (``None`` before any ``act``)."""
+        entry = _roles.route(self, GaussianMixin, role)
+        if entry.owner is not GaussianMixin:
+            return _roles.delegated(entry, "distribution", role)(self, role)
+        if entry.last is None:
+            return None
+        mean_actions, log_std = entry.last
+        return torch.distributions.Normal(mean_actions, log_std.exp(), validate_args=False)

@@ -1,0 +1,1 @@
+"""Utilities shared by the mixrl models (space handling, ...)."""
