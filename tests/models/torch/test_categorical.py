@@ -84,3 +84,16 @@ class TestCategorical:
         dist = policy.distribution("policy")
         assert isinstance(dist, Categorical)
         torch.testing.assert_close(dist.probs, torch.softmax(policy.net(states), -1))
+
+    def test_entropy_with_an_impossible_action_has_finite_gradients(self):
+        """A -inf logit contributes 0 to the entropy and no NaN to its gradient (as torch's Categorical)."""
+        policy = CategoricalPolicy(4, gymnasium.spaces.Discrete(3))
+        logits = torch.tensor([[0.0, -float("inf"), 1.0]], requires_grad=True)
+        policy.compute = lambda inputs, role: (logits, {})
+        policy.act({"states": torch.zeros(1, 4)}, role="policy")
+        entropy = policy.get_entropy("policy")
+        entropy.sum().backward()
+        reference = torch.tensor([[0.0, -float("inf"), 1.0]], requires_grad=True)
+        Categorical(logits=reference).entropy().sum().backward()
+        torch.testing.assert_close(entropy, Categorical(logits=reference).entropy())
+        torch.testing.assert_close(logits.grad, reference.grad)
