@@ -225,17 +225,19 @@ class Model(torch.nn.Module):
                 self.compute(inputs, name)
 
     def _sample_inputs(self) -> dict[str, Any]:
+        """One sample of each space; recurrent models get one whole sequence and zero states."""
+        rnn = self.get_specification().get("rnn", {})
+        rows = int(rnn.get("sequence_length", 1)) if rnn else 1
         inputs: dict[str, Any] = {}
         for key, space in (("states", self.observation_space), ("taken_actions", self.action_space)):
             if isinstance(space, gymnasium.spaces.Space):
-                sample = sample_space(space, batch_size=1, backend="native", device=self.device)
+                sample = sample_space(space, batch_size=rows, backend="native", device=self.device)
                 inputs[key] = flatten_tensorized_space(sample)
             elif space is not None:
-                inputs[key] = torch.zeros(1, compute_space_size(space), device=self.device)
-        sizes = self.get_specification().get("rnn", {}).get("sizes")
-        if sizes:
-            inputs["rnn"] = [torch.zeros(size[0], 1, *size[2:], device=self.device) for size in sizes]
-            inputs["terminated"] = torch.zeros(1, 1, dtype=torch.bool, device=self.device)
+                inputs[key] = torch.zeros(rows, compute_space_size(space), device=self.device)
+        if rnn.get("sizes"):
+            inputs["rnn"] = [torch.zeros(size[0], rows, *size[2:], device=self.device) for size in rnn["sizes"]]
+            inputs["terminated"] = torch.zeros(rows, 1, dtype=torch.bool, device=self.device)
         return inputs
 
     # ------------------------------------------------------------------ specification, mode
