@@ -11,5 +11,16 @@ from mixrl.models.torch.base import Model
 from mixrl.models.torch.categorical import CategoricalMixin
 from mixrl.models.torch.deterministic import DeterministicMixin
 from mixrl.models.torch.gaussian import GaussianMixin
+from mixrl.models.torch.multicategorical import MultiCategoricalMixin
+from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
+from mixrl.models.torch.tabular import TabularMixin
 
-__all__ = ["Model", "CategoricalMixin", "DeterministicMixin", "GaussianMixin"]
+__all__ = [
+    "Model",
+    "CategoricalMixin",
+    "DeterministicMixin",
+    "GaussianMixin",
+    "MultiCategoricalMixin",
+    "MultivariateGaussianMixin",
+    "TabularMixin",
+]

@@ -125,5 +125,104 @@ def categorical_log_prob(log_probs: torch.Tensor, index: torch.Tensor) -> torch.
 
 def categorical_entropy(log_probs: torch.Tensor) -> torch.Tensor:
     """Entropy ``-sum p log p`` over the last axis (batch,); zero-probability entries contribute 0."""
-    log_probs = log_probs.clamp(min=torch.finfo(log_probs.dtype).min)
+    log_probs = log_probs.clamp(min=torch.finfo(log_probs.dtype).min)  # -inf (masked) would give NaN gradients
     return -(log_probs.exp() * log_probs).sum(dim=-1)
+
+
+# ---------------------------------------------------------------- multi-categorical
+
+# normalised log-probabilities of K categoricals: (batch, K, n) when every component has n categories,
+# else a tuple of K tensors (batch, n_k)
+MultiLogProbs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def multicategorical_split(x: torch.Tensor, nvec: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    """Split ``x`` (batch, sum(nvec)) into ``len(nvec)`` consecutive chunks (batch, nvec[k]) (views, no copy).
+
+    Raises:
+        ValueError: the last dimension of ``x`` is not ``sum(nvec)``.
+    """
+    _check_width(x, nvec)
+    return torch.split(x, list(nvec), dim=-1)
+
+
+def multicategorical_log_probs(
+    net_output: torch.Tensor, nvec: tuple[int, ...], to_log_probs: Callable[[torch.Tensor], torch.Tensor]
+) -> MultiLogProbs:
+    """Split ``net_output`` (batch, sum(nvec)) into one categorical per component and normalise each.
+
+    Args:
+        net_output: (batch, sum(nvec)) logits or probabilities, consecutive chunks per component.
+        nvec: categories per component (Python ints).
+        to_log_probs: :func:`categorical_log_probs_from_logits` or :func:`categorical_log_probs_from_probs`.
+
+    Returns:
+        (batch, K, n) when all ``nvec`` are equal (one reshape), else a tuple of K tensors (batch, n_k).
+
+    Raises:
+        ValueError: the last dimension of ``net_output`` is not ``sum(nvec)``.
+    """
+    if min(nvec) != max(nvec):
+        return tuple(to_log_probs(chunk) for chunk in multicategorical_split(net_output, nvec))
+    _check_width(net_output, nvec)
+    return to_log_probs(net_output.unflatten(-1, (len(nvec), nvec[0])))
+
+
+def _check_width(x: torch.Tensor, nvec: tuple[int, ...]) -> None:
+    total = sum(nvec)
+    if x.shape[-1] != total:
+        raise ValueError(f"expected a last dimension of sum(nvec) = {total} for nvec {list(nvec)}, got shape {x.shape}")
+
+
+def multicategorical_sample(log_probs: MultiLogProbs) -> torch.Tensor:
+    """One draw per component: int64 indices (batch, K)."""
+    if isinstance(log_probs, torch.Tensor):
+        return categorical_sample(log_probs.flatten(0, -2)).view(log_probs.shape[:-1])
+    return torch.cat([categorical_sample(component) for component in log_probs], dim=-1)
+
+
+def multicategorical_log_prob(log_probs: MultiLogProbs, index: torch.Tensor) -> torch.Tensor:
+    """Per-component log-probabilities (batch, K) of the int64 ``index`` (batch, K)."""
+    if isinstance(log_probs, torch.Tensor):
+        return categorical_log_prob(log_probs, index.unsqueeze(-1)).squeeze(-1)
+    return torch.cat(
+        [categorical_log_prob(component, index[..., k : k + 1]) for k, component in enumerate(log_probs)], dim=-1
+    )
+
+
+def multicategorical_entropy(log_probs: MultiLogProbs) -> torch.Tensor:
+    """Per-component entropies (batch, K)."""
+    if isinstance(log_probs, torch.Tensor):
+        return categorical_entropy(log_probs)
+    return torch.stack([categorical_entropy(component) for component in log_probs], dim=-1)
+
+
+def multicategorical_mode(log_probs: MultiLogProbs) -> torch.Tensor:
+    """Most likely index of each component: int64 (batch, K)."""
+    if isinstance(log_probs, torch.Tensor):
+        return log_probs.argmax(dim=-1)
+    return torch.stack([component.argmax(dim=-1) for component in log_probs], dim=-1)
+
+
+# ---------------------------------------------------------------- multivariate Gaussian (diagonal covariance)
+
+
+def multivariate_gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Log-density of ``x`` under ``MultivariateNormal(mean, scale_tril=diag(exp(log_std)))``.
+
+    The covariance is diagonal, so this is the sum of the per-dimension normal log-densities (no Cholesky).
+
+    Args:
+        mean: (batch, A).
+        log_std: (A,) or (batch, A).
+        x: (batch, A).
+
+    Returns:
+        (batch, 1).
+    """
+    return gaussian_log_prob(mean, log_std, x).sum(dim=-1, keepdim=True)
+
+
+def multivariate_gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """Entropy ``A (1/2 + log(2 pi)/2) + sum(log_std)`` of a diagonal Gaussian: shape ``log_std.shape[:-1]``."""
+    return gaussian_entropy(log_std).sum(dim=-1)
