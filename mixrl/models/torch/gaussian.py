@@ -44,17 +44,8 @@ class GaussianMixin:
         reduction: Literal["mean", "sum", "prod", "none"] = "sum",
         role: str = "",
     ) -> None:
-        _roles.register(
-            self,
-            GaussianMixin,
-            role,
-            clip_actions=bool(clip_actions),
-            bounds=action_bounds(self, clip_actions, "GaussianMixin"),
-            clip_log_std=bool(clip_log_std),
-            min_log_std=float(min_log_std),
-            max_log_std=float(max_log_std),
-            reduce=get_reduction(reduction),
-        )
+        settings = gaussian_settings(self, "GaussianMixin", clip_actions, clip_log_std, min_log_std, max_log_std)
+        _roles.register(self, GaussianMixin, role, reduce=get_reduction(reduction), **settings)
 
     def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``."""
@@ -62,24 +53,7 @@ class GaussianMixin:
         if entry.owner is not GaussianMixin:
             return entry.owner.act(self, inputs, role)
 
-        mean_actions, log_std, outputs = self.compute(inputs, role)
-        if entry.clip_log_std:
-            log_std = log_std.clamp(entry.min_log_std, entry.max_log_std)
-        actions, noise = gaussian_sample(mean_actions, log_std.exp())
-        if entry.clip_actions:
-            actions = clip_to_bounds(entry, actions)
-
-        taken_actions = inputs.get("taken_actions")
-        if taken_actions is not None:
-            log_prob = gaussian_log_prob(mean_actions, log_std, taken_actions)
-        elif entry.clip_actions:
-            log_prob = gaussian_log_prob(mean_actions, log_std, actions)
-        else:
-            log_prob = gaussian_log_prob_of_noise(noise, log_std)
-
-        entry.last = (mean_actions, log_std)
-        outputs["mean_actions"] = mean_actions
-        return actions, entry.reduce(log_prob), outputs
+        return diagonal_gaussian_act(self, entry, inputs, role)
 
     def get_entropy(self, role: str = "") -> torch.Tensor:
         """Element-wise entropy (batch, num_actions) of the last distribution; ``0.0`` before any ``act``."""
@@ -96,10 +70,7 @@ class GaussianMixin:
         entry = _roles.route(self, GaussianMixin, role)
         if entry.owner is not GaussianMixin:
             return _roles.delegated(entry, "get_log_std", role)(self, role)
-        if entry.last is None:
-            raise RuntimeError(f"get_log_std(role={role!r}): call act() first")
-        mean_actions, log_std = entry.last
-        return log_std.expand_as(mean_actions)
+        return last_log_std(entry, role)
 
     def distribution(self, role: str = "") -> torch.distributions.Normal | None:
         """The last distribution as a ``torch.distributions.Normal`` (``None`` before any ``act``)."""
@@ -110,3 +81,54 @@ class GaussianMixin:
             return None
         mean_actions, log_std = entry.last
         return torch.distributions.Normal(mean_actions, log_std.exp(), validate_args=False)
+
+
+def gaussian_settings(
+    model: Any, mixin: str, clip_actions: bool, clip_log_std: bool, min_log_std: float, max_log_std: float
+) -> dict[str, Any]:
+    """Validated per-role settings of a diagonal Gaussian head (clip bounds read from the Box action space)."""
+    return {
+        "clip_actions": bool(clip_actions),
+        "bounds": action_bounds(model, clip_actions, mixin),
+        "clip_log_std": bool(clip_log_std),
+        "min_log_std": float(min_log_std),
+        "max_log_std": float(max_log_std),
+    }
+
+
+def diagonal_gaussian_act(model: Any, entry: Any, inputs: dict[str, Any], role: str) -> tuple:
+    """The act of a diagonal Gaussian head (shared by the Gaussian and multivariate Gaussian mixins).
+
+    Runs ``model.compute``, clamps the log-std, draws reparameterised actions, clips them and reduces the
+    per-dimension log-probabilities with ``entry.reduce``; keeps ``(mean_actions, log_std)`` for the accessors.
+    """
+    mean_actions, log_std, outputs = model.compute(inputs, role)
+    if entry.clip_log_std:
+        log_std = log_std.clamp(entry.min_log_std, entry.max_log_std)
+    actions, noise = gaussian_sample(mean_actions, log_std.exp())
+    if entry.clip_actions:
+        actions = clip_to_bounds(entry, actions)
+
+    taken_actions = inputs.get("taken_actions")
+    if taken_actions is not None:
+        log_prob = gaussian_log_prob(mean_actions, log_std, taken_actions)
+    elif entry.clip_actions:
+        log_prob = gaussian_log_prob(mean_actions, log_std, actions)
+    else:
+        log_prob = gaussian_log_prob_of_noise(noise, log_std)
+
+    entry.last = (mean_actions, log_std)
+    outputs["mean_actions"] = mean_actions
+    return actions, entry.reduce(log_prob), outputs
+
+
+def last_log_std(entry: Any, role: str) -> torch.Tensor:
+    """Clamped log-std (batch, num_actions) of the last act of ``entry``'s role.
+
+    Raises:
+        RuntimeError: no act yet.
+    """
+    if entry.last is None:
+        raise RuntimeError(f"get_log_std(role={role!r}): call act() first")
+    mean_actions, log_std = entry.last
+    return log_std.expand_as(mean_actions)

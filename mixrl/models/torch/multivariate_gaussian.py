@@ -7,13 +7,8 @@ from typing import Any
 import torch
 
 from mixrl.models import _roles
-from mixrl.models.torch._clip import action_bounds, clip_to_bounds
-from mixrl.models.torch.distributions import (
-    gaussian_log_prob_of_noise,
-    gaussian_sample,
-    multivariate_gaussian_entropy,
-    multivariate_gaussian_log_prob,
-)
+from mixrl.models.torch.distributions import REDUCTIONS, multivariate_gaussian_entropy
+from mixrl.models.torch.gaussian import diagonal_gaussian_act, gaussian_settings, last_log_std
 
 
 class MultivariateGaussianMixin:
@@ -45,16 +40,10 @@ class MultivariateGaussianMixin:
         max_log_std: float = 2,
         role: str = "",
     ) -> None:
-        _roles.register(
-            self,
-            MultivariateGaussianMixin,
-            role,
-            clip_actions=bool(clip_actions),
-            bounds=action_bounds(self, clip_actions, "MultivariateGaussianMixin"),
-            clip_log_std=bool(clip_log_std),
-            min_log_std=float(min_log_std),
-            max_log_std=float(max_log_std),
+        settings = gaussian_settings(
+            self, "MultivariateGaussianMixin", clip_actions, clip_log_std, min_log_std, max_log_std
         )
+        _roles.register(self, MultivariateGaussianMixin, role, reduce=REDUCTIONS["sum"], **settings)
 
     def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``."""
@@ -62,30 +51,13 @@ class MultivariateGaussianMixin:
         if entry.owner is not MultivariateGaussianMixin:
             return entry.owner.act(self, inputs, role)
 
-        mean_actions, log_std, outputs = self.compute(inputs, role)
-        if entry.clip_log_std:
-            log_std = log_std.clamp(entry.min_log_std, entry.max_log_std)
-        actions, noise = gaussian_sample(mean_actions, log_std.exp())
-        if entry.clip_actions:
-            actions = clip_to_bounds(entry, actions)
-
-        taken_actions = inputs.get("taken_actions")
-        if taken_actions is not None:
-            log_prob = multivariate_gaussian_log_prob(mean_actions, log_std, taken_actions)
-        elif entry.clip_actions:
-            log_prob = multivariate_gaussian_log_prob(mean_actions, log_std, actions)
-        else:
-            log_prob = gaussian_log_prob_of_noise(noise, log_std).sum(dim=-1, keepdim=True)
-
-        entry.last = (mean_actions, log_std)
-        outputs["mean_actions"] = mean_actions
-        return actions, log_prob, outputs
+        return diagonal_gaussian_act(self, entry, inputs, role)
 
     def get_entropy(self, role: str = "") -> torch.Tensor:
         """Entropy (batch,) of the last distribution; ``0.0`` before any ``act``."""
         entry = _roles.route(self, MultivariateGaussianMixin, role)
         if entry.owner is not MultivariateGaussianMixin:
-            return entry.owner.get_entropy(self, role)
+            return _roles.delegated(entry, "get_entropy", role)(self, role)
         if entry.last is None:
             return torch.tensor(0.0, device=self.device)
         mean_actions, log_std = entry.last
@@ -99,11 +71,8 @@ class MultivariateGaussianMixin:
         """
         entry = _roles.route(self, MultivariateGaussianMixin, role)
         if entry.owner is not MultivariateGaussianMixin:
-            return entry.owner.get_log_std(self, role)
-        if entry.last is None:
-            raise RuntimeError(f"get_log_std(role={role!r}): call act() first")
-        mean_actions, log_std = entry.last
-        return log_std.expand_as(mean_actions)
+            return _roles.delegated(entry, "get_log_std", role)(self, role)
+        return last_log_std(entry, role)
 
     def distribution(self, role: str = "") -> torch.distributions.MultivariateNormal | None:
         """The last distribution as a ``torch.distributions.MultivariateNormal`` (``None`` before any ``act``).
@@ -112,7 +81,7 @@ class MultivariateGaussianMixin:
         """
         entry = _roles.route(self, MultivariateGaussianMixin, role)
         if entry.owner is not MultivariateGaussianMixin:
-            return entry.owner.distribution(self, role)
+            return _roles.delegated(entry, "distribution", role)(self, role)
         if entry.last is None:
             return None
         mean_actions, log_std = entry.last
