@@ -131,7 +131,7 @@ class MultiCategoricalMixin:
         """
         entry = _roles.route(self, MultiCategoricalMixin, role)
         if entry.owner is not MultiCategoricalMixin:
-            return entry.owner.get_entropy(self, role)
+            return _roles.delegated(entry, "get_entropy", role)(self, role)
         if entry.last is None:
             return torch.tensor(0.0, device=self.device)
         return entry.reduce(multicategorical_entropy(entry.last))
@@ -140,7 +140,7 @@ class MultiCategoricalMixin:
         """The last distribution as a :class:`MultiCategoricalDistribution` (``None`` before any ``act``)."""
         entry = _roles.route(self, MultiCategoricalMixin, role)
         if entry.owner is not MultiCategoricalMixin:
-            return entry.owner.distribution(self, role)
+            return _roles.delegated(entry, "distribution", role)(self, role)
         if entry.last is None:
             return None
         return MultiCategoricalDistribution(entry.last)
