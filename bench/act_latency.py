@@ -1,14 +1,16 @@
 """Per-call latency of mixrl's PyTorch ``act`` against the same network and math written by hand.
 
-Every case builds three contenders with identical weights:
+Every case (see ``torch_cases.py``) builds its contenders with identical weights:
 
 * **floor**: the ``nn.Sequential`` network plus the distribution math written by hand in plain torch;
 * **mixrl**: the mixrl model (``Model`` + mixin);
-* **skrl** (optional): the equivalent skrl 1.x model, skipped when skrl is not installed.
+* **skrl** (optional): the equivalent skrl 1.x model, skipped when skrl is not installed or the case has none;
+* extra contenders of a case (``Case.build_extra``), e.g. ``mixrl_two_pass`` of ``shared_ppo``.
 
 For each (case, batch size, mode) the contenders are timed in interleaved blocks of ``K`` calls
 (order rotated every repetition) and the report gives, per contender, the median over repetitions
-of ``t_contender / t_floor`` for the same repetition, and the floor's median time per call.
+of ``t_contender / t_floor`` for the same repetition, the median paired ratios of the case's
+``pairs`` (e.g. ``mixrl / mixrl_two_pass``), and the floor's median time per call.
 
 Run from the repository root::
 
@@ -22,211 +24,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import platform
 import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium
 import torch
 from torch import nn
 
-try:
-    import mixrl  # noqa: F401
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported rather than run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mixrl.models.torch import CategoricalMixin, GaussianMixin, Model  # noqa: E402
+from torch_cases import CASES, SKRL_VERSION, Case, Inputs  # noqa: E402
 
-try:
-    import skrl
-    from skrl.models.torch import CategoricalMixin as SkrlCategoricalMixin
-    from skrl.models.torch import GaussianMixin as SkrlGaussianMixin
-    from skrl.models.torch import Model as SkrlModel
-except ImportError:
-    skrl = None
-
-Inputs = dict[str, torch.Tensor]
-HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 ROLE = "policy"
 SEED = 0
-
-
-# ====================================================================== cases
-
-
-@dataclass(frozen=True)
-class Case:
-    """One model to benchmark: how to build each contender and its inputs.
-
-    Attributes:
-        name: row label and ``--cases`` key.
-        build_mixrl: builds the mixrl model (its weights are the reference).
-        build_floor: builds the hand-written floor from the mixrl model (copies its weights).
-        build_skrl: builds the skrl model from the mixrl model (copies its weights); ``None`` if there is none.
-        make_inputs: ``(batch, generator) -> {"states": ..., "taken_actions": ...}``.
-    """
-
-    name: str
-    build_mixrl: Callable[[], nn.Module]
-    build_floor: Callable[[nn.Module], nn.Module]
-    build_skrl: Callable[[nn.Module], nn.Module] | None
-    make_inputs: Callable[[int, torch.Generator], Inputs]
-
-
-def copy_weights(target: nn.Module, source: nn.Module) -> nn.Module:
-    """Load ``source``'s state dict into ``target`` (same parameter names) and return ``target``."""
-    target.load_state_dict(source.state_dict())
-    return target
-
-
-# ---------------------------------------------------------------------- Gaussian
-
-GAUSSIAN_OBS, GAUSSIAN_ACT = 17, 6
-
-
-def gaussian_net() -> nn.Sequential:
-    """MLP 17-256-256-6 with ReLU: the mean-action network of the Gaussian case."""
-    return nn.Sequential(
-        nn.Linear(GAUSSIAN_OBS, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, GAUSSIAN_ACT)
-    )
-
-
-def gaussian_policy(model_cls: type, mixin_cls: type) -> nn.Module:
-    """The Gaussian policy written against a framework's ``Model`` and ``GaussianMixin`` (mixrl or skrl)."""
-
-    class GaussianPolicy(mixin_cls, model_cls):
-        def __init__(self) -> None:
-            obs = gymnasium.spaces.Box(-math.inf, math.inf, (GAUSSIAN_OBS,))
-            act = gymnasium.spaces.Box(-1.0, 1.0, (GAUSSIAN_ACT,))
-            model_cls.__init__(self, obs, act, device="cpu")
-            mixin_cls.__init__(
-                self, clip_actions=False, clip_log_std=True, min_log_std=-20, max_log_std=2, reduction="sum"
-            )
-            self.net = gaussian_net()
-            self.log_std_parameter = nn.Parameter(torch.zeros(GAUSSIAN_ACT))
-
-        def compute(self, inputs: Inputs, role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
-            return self.net(inputs["states"]), self.log_std_parameter, {}
-
-    return GaussianPolicy()
-
-
-class GaussianFloor(nn.Module):
-    """Hand-written diagonal Gaussian policy with a clamped state-independent log-std, reduction sum."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = gaussian_net()
-        self.log_std_parameter = nn.Parameter(torch.zeros(GAUSSIAN_ACT))
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def act(self, inputs: Inputs, role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """Reparameterised sample and the log-density of it (or of ``inputs["taken_actions"]``)."""
-        mean = self.net(inputs["states"])
-        log_std = self.log_std_parameter.clamp(-20.0, 2.0)
-        std = log_std.exp()
-        actions = mean + std * torch.randn_like(mean)
-        taken = inputs.get("taken_actions")
-        x = actions if taken is None else taken
-        log_prob = (-0.5 * ((x - mean) / std) ** 2 - log_std - HALF_LOG_TWO_PI).sum(-1, keepdim=True)
-        self._last = (mean, log_std)
-        return actions, log_prob, {"mean_actions": mean}
-
-    def get_entropy(self, role: str = "") -> torch.Tensor:
-        """Element-wise entropy (batch, A) of the last distribution."""
-        mean, log_std = self._last
-        return (0.5 + HALF_LOG_TWO_PI + log_std).expand_as(mean)
-
-
-def gaussian_inputs(batch: int, generator: torch.Generator) -> Inputs:
-    """Random states (batch, 17) and taken actions (batch, 6)."""
-    states = torch.randn(batch, GAUSSIAN_OBS, generator=generator)
-    return {"states": states, "taken_actions": torch.randn(batch, GAUSSIAN_ACT, generator=generator)}
-
-
-GAUSSIAN = Case(
-    name="gaussian",
-    build_mixrl=lambda: gaussian_policy(Model, GaussianMixin),
-    build_floor=lambda reference: copy_weights(GaussianFloor(), reference),
-    build_skrl=lambda reference: copy_weights(gaussian_policy(SkrlModel, SkrlGaussianMixin), reference),
-    make_inputs=gaussian_inputs,
-)
-
-
-# ---------------------------------------------------------------------- Categorical
-
-CATEGORICAL_OBS, CATEGORICAL_N = 4, 2
-
-
-def categorical_net() -> nn.Sequential:
-    """MLP 4-64-64-2 with ReLU producing logits."""
-    return nn.Sequential(
-        nn.Linear(CATEGORICAL_OBS, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, CATEGORICAL_N)
-    )
-
-
-def categorical_policy(model_cls: type, mixin_cls: type) -> nn.Module:
-    """The categorical policy written against a framework's ``Model`` and ``CategoricalMixin``."""
-
-    class CategoricalPolicy(mixin_cls, model_cls):
-        def __init__(self) -> None:
-            obs = gymnasium.spaces.Box(-math.inf, math.inf, (CATEGORICAL_OBS,))
-            model_cls.__init__(self, obs, gymnasium.spaces.Discrete(CATEGORICAL_N), device="cpu")
-            mixin_cls.__init__(self, unnormalized_log_prob=True)
-            self.net = categorical_net()
-
-        def compute(self, inputs: Inputs, role: str = "") -> tuple[torch.Tensor, dict]:
-            return self.net(inputs["states"]), {}
-
-    return CategoricalPolicy()
-
-
-class CategoricalFloor(nn.Module):
-    """Hand-written categorical policy over logits."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = categorical_net()
-        self._last: torch.Tensor | None = None
-
-    def act(self, inputs: Inputs, role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """One sample per row and its log-probability (or that of ``inputs["taken_actions"]``)."""
-        logits = self.net(inputs["states"])
-        logp_all = torch.log_softmax(logits, -1)
-        actions = torch.multinomial(logp_all.exp(), 1)
-        taken = inputs.get("taken_actions")
-        log_prob = logp_all.gather(-1, actions if taken is None else taken)
-        self._last = logp_all
-        return actions, log_prob, {"net_output": logits}
-
-    def get_entropy(self, role: str = "") -> torch.Tensor:
-        """Entropy (batch,) of the last distribution."""
-        logp_all = self._last
-        return -(logp_all.exp() * logp_all).sum(-1)
-
-
-def categorical_inputs(batch: int, generator: torch.Generator) -> Inputs:
-    """Random states (batch, 4) and taken actions (batch, 1) int64."""
-    states = torch.randn(batch, CATEGORICAL_OBS, generator=generator)
-    return {"states": states, "taken_actions": torch.randint(0, CATEGORICAL_N, (batch, 1), generator=generator)}
-
-
-CATEGORICAL = Case(
-    name="categorical",
-    build_mixrl=lambda: categorical_policy(Model, CategoricalMixin),
-    build_floor=lambda reference: copy_weights(CategoricalFloor(), reference),
-    build_skrl=lambda reference: copy_weights(categorical_policy(SkrlModel, SkrlCategoricalMixin), reference),
-    make_inputs=categorical_inputs,
-)
-
-CASES: dict[str, Case] = {case.name: case for case in (GAUSSIAN, CATEGORICAL)}
 
 
 # ====================================================================== modes
@@ -317,35 +134,58 @@ def quartiles(values: Sequence[float]) -> dict[str, float]:
     return {"q25": q25, "median": median, "q75": q75}
 
 
-def summarise(times: dict[str, list[int]], calls: int) -> dict[str, Any]:
-    """Floor µs/call (median) and, per other contender, quartiles of the paired ratio ``t / t_floor``."""
+def paired_ratios(numerator: Sequence[int], denominator: Sequence[int]) -> dict[str, float]:
+    """Quartiles of the per-repetition ratio ``numerator[r] / denominator[r]``."""
+    return quartiles([n / d for n, d in zip(numerator, denominator, strict=True)])
+
+
+def pair_name(pair: tuple[str, str]) -> str:
+    """Column / JSON key of a contender pair: ``"a / b"``."""
+    return f"{pair[0]} / {pair[1]}"
+
+
+def summarise(times: dict[str, list[int]], calls: int, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Floor µs/call (median); per other contender, quartiles of ``t / t_floor``; per pair ``(a, b)``, of ``t_a / t_b``.
+
+    Pairs with a contender missing from ``times`` are left out.
+    """
     floor = times["floor"]
-    ratios = {}
-    for name, values in times.items():
-        if name != "floor":
-            ratios[name] = quartiles([t / f for t, f in zip(values, floor, strict=True)])
-    return {"floor_us": statistics.median(floor) / calls / 1e3, "ratios": ratios}
+    ratios = {name: paired_ratios(values, floor) for name, values in times.items() if name != "floor"}
+    pair_ratios = {
+        pair_name(pair): paired_ratios(times[pair[0]], times[pair[1]]) for pair in pairs if set(pair) <= set(times)
+    }
+    return {"floor_us": statistics.median(floor) / calls / 1e3, "ratios": ratios, "pair_ratios": pair_ratios}
 
 
-def bench_one(contenders: dict[str, nn.Module], mode: Mode, inputs: Inputs, settings: Settings) -> dict[str, Any]:
+def bench_one(
+    contenders: dict[str, nn.Module],
+    mode: Mode,
+    inputs: Inputs,
+    settings: Settings,
+    pairs: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
     """Warm every contender, pick K from the floor's speed, measure and summarise one (case, batch, mode)."""
     inputs = {key: inputs[key] for key in mode.keys}
     per_call = {name: warm_up(model, mode, inputs, settings.warmup_ns) for name, model in contenders.items()}
     calls = max(1, min(10_000, round(settings.block_ns / per_call["floor"])))
     times = measure(contenders, mode, inputs, calls, settings.reps)
-    return {"calls_per_block": calls, "times_ns": times, **summarise(times, calls)}
+    return {"calls_per_block": calls, "times_ns": times, **summarise(times, calls, pairs)}
 
 
 # ====================================================================== contenders
 
 
 def build_contenders(case: Case, use_skrl: bool) -> dict[str, nn.Module]:
-    """Floor, mixrl and (when available) skrl models of ``case``, all with the mixrl model's weights."""
+    """Floor, mixrl, (when available) skrl and the extra models of ``case``, all with the mixrl model's weights."""
     torch.manual_seed(SEED)
     reference = case.build_mixrl()
     contenders = {"floor": case.build_floor(reference), "mixrl": reference}
     if use_skrl and case.build_skrl is not None:
         contenders["skrl"] = case.build_skrl(reference)
+    for name, build in case.build_extra.items():
+        if name in contenders:
+            raise ValueError(f"case {case.name!r}: extra contender {name!r} clashes with a built-in one")
+        contenders[name] = build(reference)
     return contenders
 
 
@@ -367,12 +207,12 @@ def run(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
     """Benchmark every selected (case, batch, mode); print progress to stderr; return the rows."""
     rows = []
     for case in (CASES[name] for name in args.cases):
-        contenders = build_contenders(case, use_skrl=skrl is not None and not args.no_skrl)
+        contenders = build_contenders(case, use_skrl=SKRL_VERSION is not None and not args.no_skrl)
         for batch in args.batches:
             inputs = case.make_inputs(batch, torch.Generator().manual_seed(SEED + batch))
             check_equivalent(contenders, inputs)
             for mode_name in args.modes:
-                result = bench_one(contenders, MODES[mode_name], inputs, settings)
+                result = bench_one(contenders, MODES[mode_name], inputs, settings, case.pairs)
                 rows.append({"model": case.name, "batch": batch, "mode": mode_name, **result})
                 print(f"  done {case.name} batch={batch} {mode_name} (K={result['calls_per_block']})", file=sys.stderr)
     return rows
@@ -383,26 +223,37 @@ def run(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
     """Versions, threads and the command line, for the report and the JSON file."""
-    skrl_used = skrl is not None and not args.no_skrl
     return {
         "command": shlex.join([sys.executable, *sys.argv]),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "skrl": skrl.__version__ if skrl_used else None,
+        "skrl": None if args.no_skrl else SKRL_VERSION,
         "platform": platform.platform(),
     }
 
 
+def union(keys: Iterable[str], first: Sequence[str] = ()) -> list[str]:
+    """``first``, then every other key of ``keys`` in order of first appearance, without duplicates."""
+    return list(dict.fromkeys([*first, *keys]))
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The report table: floor µs/call and the median paired ratios."""
+    """The report table: floor µs/call, the median ratios to the floor, then the median pair ratios.
+
+    The ratio columns are ``mixrl`` and ``skrl``, then every other contender of the run, then every pair
+    of the run; a row without that contender or pair reads ``n/a``.
+    """
+    names = union((name for row in rows for name in row["ratios"]), first=("mixrl", "skrl"))
+    pairs = union(name for row in rows for name in row["pair_ratios"])
+    columns = [("ratios", name) for name in names] + [("pair_ratios", name) for name in pairs]
+    titles = [f"{name} / floor" for name in names] + pairs
     lines = [
-        "| model | batch | mode | floor µs/call | mixrl / floor | skrl / floor |",
-        "|---|---:|---|---:|---:|---:|",
+        "| model | batch | mode | floor µs/call | " + " | ".join(titles) + " |",
+        "|---|---:|---|---:|" + "---:|" * len(titles),
     ]
     for row in rows:
-        ratios = row["ratios"]
-        cells = [f"{ratios[name]['median']:.2f}" if name in ratios else "n/a" for name in ("mixrl", "skrl")]
+        cells = [f"{row[kind][name]['median']:.2f}" if name in row[kind] else "n/a" for kind, name in columns]
         head = f"| {row['model']} | {row['batch']} | {row['mode']} | {row['floor_us']:.1f} | "
         lines.append(head + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -410,11 +261,20 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def report(rows: list[dict[str, Any]], env: dict[str, Any], settings: Settings) -> str:
     """The full Markdown report: table plus environment and method lines."""
-    skrl_note = f"skrl {env['skrl']}" if env["skrl"] else "skrl not installed (or --no-skrl): its column is skipped"
+    skrl_note = f"skrl {env['skrl']}" if env["skrl"] else "skrl not installed (or --no-skrl): its column reads n/a"
+    pair_lines = [
+        f"- {row['model']} batch {row['batch']} {row['mode']}: {name} = {q['median']:.2f}"
+        f" (q25 {q['q25']:.2f}, q75 {q['q75']:.2f})"
+        for row in rows
+        for name, q in row["pair_ratios"].items()
+    ]
+    if pair_lines:  # e.g. shared_ppo's mixrl / mixrl_two_pass: single pass against two passes, < 1 when it pays
+        pair_lines = ["Paired ratios between contenders (median and quartiles over repetitions):", *pair_lines, ""]
     return "\n".join(
         [
             markdown_table(rows),
             "",
+            *pair_lines,
             f"torch {env['torch']}, {env['threads']} thread(s), Python {env['python']}, {skrl_note}",
             f"median over {settings.reps} interleaved repetitions of ~{settings.block_ns / 1e6:g} ms blocks",
             f"command: `{env['command']}`",
