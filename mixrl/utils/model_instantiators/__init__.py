@@ -1,0 +1,35 @@
+"""Model instantiators, seed import path: ``Shape`` and the torch instantiators (SPEC 2).
+
+``from mixrl.utils.model_instantiators import gaussian_model`` works as in the seed; the torch functions
+are loaded on first access, so importing this package does not import torch. The framework modules
+are ``mixrl.utils.model_instantiators.torch`` (and ``.jax``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mixrl.utils.model_instantiators._common import Shape
+
+_TORCH_NAMES = (
+    "categorical_model",
+    "deterministic_model",
+    "gaussian_model",
+    "multicategorical_model",
+    "multivariate_gaussian_model",
+    "one_hot_encoding",
+    "shared_model",
+)
+
+__all__ = ["Shape", *_TORCH_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.torch"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TORCH_NAMES))

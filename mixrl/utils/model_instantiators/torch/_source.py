@@ -1,0 +1,195 @@
+"""``return_source=True``: the text of a Python class equivalent to a generated model (SPEC 12.10).
+
+The text is rendered from the built model (so layer sizes are the inferred ones) and the checked
+expression trees; it imports mixrl and runs standalone, but mixrl itself never executes it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from mixrl.utils.model_instantiators._common import Container, Description, Mixin, Role
+
+_TOKEN_NAMES = {
+    "STATES": "states",
+    "ACTIONS": "taken_actions",
+    "STATES_ACTIONS": "states_actions",
+    "OBSERVATION_SPACE": "self.observation_space",
+    "ACTION_SPACE": "self.action_space",
+}
+_TOKEN_LINES = {
+    "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
+    "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
+    "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=1)',
+}
+_FUNCTIONS = {
+    "concatenate": ("torch.cat", 1),
+    "permute": ("torch.permute", None),
+    "one_hot_encoding": ("one_hot_encoding", None),
+    "softmax": ("torch.softmax", -1),
+    "tanh": ("torch.tanh", None),
+    "sigmoid": ("torch.sigmoid", None),
+}
+
+
+class _Renderer(ast.NodeTransformer):
+    """Tokens and head tokens to variable names, expression functions to their torch calls."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.Name(self.names.get(node.id, node.id), ast.Load())
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        name = node.func.id
+        args = [self.visit(arg) for arg in node.args]
+        function, dim = _FUNCTIONS.get(name, (f"nn.functional.{name}", None))
+        keywords = [] if dim is None else [ast.keyword("dim", ast.Constant(dim))]
+        return ast.Call(ast.Name(function, ast.Load()), args, keywords)
+
+
+def expression_source(tree: ast.expr, names: Mapping[str, str]) -> str:
+    """Python text of a checked expression tree (tokens renamed through ``names``)."""
+    return ast.unparse(_Renderer({**_TOKEN_NAMES, **names}).visit(copy.deepcopy(tree)))
+
+
+def module_source(module: torch.nn.Module) -> str:
+    """Constructor call of a generated layer or activation module."""
+    bias = getattr(module, "bias", None) is not None
+    if isinstance(module, torch.nn.Linear):
+        return f"nn.Linear(in_features={module.in_features}, out_features={module.out_features}, bias={bias})"
+    if isinstance(module, torch.nn.Conv2d):
+        return (
+            f"nn.Conv2d(in_channels={module.in_channels}, out_channels={module.out_channels}, "
+            f"kernel_size={module.kernel_size}, stride={module.stride}, padding={module.padding!r}, bias={bias})"
+        )
+    if isinstance(module, torch.nn.Flatten):
+        return f"nn.Flatten(start_dim={module.start_dim}, end_dim={module.end_dim})"
+    if isinstance(module, torch.nn.Softmax):
+        return "nn.Softmax(dim=-1)"
+    return f"nn.{type(module).__name__}()"
+
+
+def _literal(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _header(mixins: Sequence[Mixin], network: Sequence[Container], extra: Sequence[ast.expr] = ()) -> list[str]:
+    """Imports: torch, Model, the mixins, and only the helpers the expressions use."""
+    trees = [container.input.tree for container in network] + list(extra)
+    calls = {node.func.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    tokens = set().union(*(container.input.tokens for container in network))
+    lines = ["import torch", "import torch.nn as nn", "", "from mixrl.models.torch.base import Model"]
+    lines += sorted({f"from mixrl.models.torch.{mixin.module} import {mixin.name}" for mixin in mixins})
+    if "one_hot_encoding" in calls:
+        lines.append("from mixrl.utils.model_instantiators.torch import one_hot_encoding")
+    if tokens & {"STATES", "ACTIONS"}:
+        lines.append("from mixrl.utils.spaces.torch import unflatten_tensorized_space")
+    return lines + ["", ""]
+
+
+def _modules(model: torch.nn.Module, network: Sequence[Container]) -> list[str]:
+    lines = []
+    for container in network:
+        modules = [module_source(module) for module in getattr(model, f"{container.name}_container")]
+        body = [f"    {source}," for source in modules]
+        lines += (
+            [f"self.{container.name}_container = nn.Sequential(", *body, ")"]
+            if body
+            else [f"self.{container.name}_container = nn.Sequential()"]
+        )
+    return lines
+
+
+def _log_std(model: torch.nn.Module, log_std: Mapping[str, Any]) -> list[str]:
+    size, value = model.log_std_parameter.shape[0], float(log_std["initial_log_std"])
+    trainable = not log_std["fixed_log_std"]
+    return [f"self.log_std_parameter = nn.Parameter(torch.full(({size},), {value!r}), requires_grad={trainable})"]
+
+
+def _trunk(network: Sequence[Container]) -> list[str]:
+    tokens = set().union(*(container.input.tokens for container in network))
+    lines = [line for token, line in _TOKEN_LINES.items() if token in tokens]
+    for container in network:
+        lines.append(
+            f"{container.name} = self.{container.name}_container({expression_source(container.input.tree, {})})"
+        )
+    return lines
+
+
+def _call(function: str, arguments: Sequence[str]) -> list[str]:
+    """``function(self, *arguments)`` on one line, or one argument per line when long."""
+    line = f"{function}(self, {', '.join(arguments)})"
+    return [line] if len(line) <= 100 else [f"{function}(", "    self,", *(f"    {a}," for a in arguments), ")"]
+
+
+def _indent(lines: Sequence[str], level: int) -> list[str]:
+    return [" " * (4 * level) + line if line else "" for line in lines]
+
+
+def single_source(
+    model: torch.nn.Module, description: Description, mixin: Mixin, kwargs: Mapping[str, Any], log_std: Mapping
+) -> str:
+    """Source of ``class <Kind>Model(<Kind>Mixin, Model)`` equivalent to the single-role ``model``."""
+    network, output = description.network, description.output
+    expression = expression_source(output.expression.tree, {output.token: network[-1].name} if output.token else {})
+    returned = f"{expression}, self.log_std_parameter, {{}}" if mixin.log_std else f"{expression}, {{}}"
+    arguments = [*(f"{key}={key}" for key in kwargs), "role=role"]
+    lines = _header([mixin], network, [output.expression.tree])
+    lines += [f"class {mixin.model}({mixin.name}, Model):", "    def __init__(", "        self,"]
+    lines += _indent(["observation_space=None,", "action_space=None,", "device=None,"], 2)
+    lines += _indent([f"{key}={_literal(value)}," for key, value in kwargs.items()] + ['role="",'], 2) + ["    ):"]
+    body = [
+        "Model.__init__(self, observation_space, action_space, device)",
+        f"{mixin.name}.__init__(self, {arguments})",
+    ]
+    body += ["", *_modules(model, network), *(_log_std(model, log_std) if mixin.log_std else [])]
+    lines += _indent(body, 2) + ["", '    def compute(self, inputs, role=""):']
+    lines += _indent([*_trunk(network), f"return {returned}"], 2)
+    return "\n".join(lines) + "\n"
+
+
+def shared_source(model: torch.nn.Module, network: Sequence[Container], roles: Sequence[Role]) -> str:
+    """Source of ``class SharedModel(<mixins>, Model)`` equivalent to the shared ``model``."""
+    mixins = list({role.mixin.name: role.mixin for role in roles}.values())
+    last = network[-1].name
+    used = set().union(*(role.output.expression.names for role in roles))
+    used |= {last} if any(role.output.token for role in roles) else set()
+    names = ", ".join(container.name for container in network if container.name in used)
+    body = ["Model.__init__(self, observation_space, action_space, device)"]
+    for role in roles:
+        arguments = [*(f"{k}={_literal(v)}" for k, v in role.kwargs.items()), f'role="{role.name}"']
+        body += _call(f"{role.mixin.name}.__init__", arguments)
+    body += ["", *_modules(model, network)]
+    for role in roles:
+        if role.output.token:
+            body.append(f"self.{role.name}_layer = {module_source(getattr(model, f'{role.name}_layer'))}")
+        if role.mixin.log_std:
+            body += _log_std(model, role.log_std)
+    producer = model._mixrl_producer
+    trunk_call = "self.trunk(inputs)"
+    if producer is not None:
+        trunk_call = f'self.shared_cache(role, inputs["states"], lambda states: {trunk_call}, producer="{producer}")'
+    compute = [f"{names} = {trunk_call}"]
+    for role in roles:
+        branch = []
+        if role.output.token:
+            branch.append(f"output = self.{role.name}_layer({last})")
+        expression = expression_source(
+            role.output.expression.tree, {role.output.token: "output"} if role.output.token else {}
+        )
+        branch.append(f"return {expression}, " + ("self.log_std_parameter, {}" if role.mixin.log_std else "{}"))
+        compute += [f'if role == "{role.name}":', *_indent(branch, 1)]
+    compute.append(f'raise ValueError(f"unknown role {{role!r}}: expected one of {[role.name for role in roles]}")')
+    lines = _header(mixins, network, [role.output.expression.tree for role in roles])
+    lines += [f"class SharedModel({', '.join(mixin.name for mixin in mixins)}, Model):"]
+    lines += ["    def __init__(self, observation_space=None, action_space=None, device=None):", *_indent(body, 2), ""]
+    lines += ["    def trunk(self, inputs):", '        """Shared containers."""', *_indent(_trunk(network), 2)]
+    lines += [f"        return {names}", "", '    def compute(self, inputs, role=""):', *_indent(compute, 2)]
+    return "\n".join(lines) + "\n"
