@@ -16,6 +16,7 @@ Run from the repository root::
 
     python bench/act_latency.py                 # full run (a few minutes at most)
     python bench/act_latency.py --quick         # smoke test (seconds)
+    python bench/act_latency.py --backend jax   # the JAX rows (jitted act vs a hand-written jax.jit)
     python bench/act_latency.py --cases gaussian --batches 1 --modes inference --reps 50 --json out.json
 """
 
@@ -321,8 +322,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the benchmark and print the Markdown report (and write the JSON file when asked)."""
-    args = parse_args(argv)
+    """Run the benchmark and print the Markdown report (and write the JSON file when asked).
+
+    ``--backend jax`` hands every other option to the JAX benchmark (``act_latency_jax.py``).
+    """
+    backend_parser = argparse.ArgumentParser(add_help=False)
+    backend_parser.add_argument("--backend", choices=("torch", "jax"), default="torch")
+    backend, rest = backend_parser.parse_known_args(argv)
+    if backend.backend == "jax":
+        import act_latency_jax  # sets XLA's one-thread flags before jax is first imported
+
+        act_latency_jax.main(rest)
+        return
+    args = parse_args(rest)
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
     reps = args.reps if args.reps is not None else (3 if args.quick else 30)

@@ -1,0 +1,37 @@
+"""Action clipping to the bounds of a Box action space, shared by the continuous mixins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def action_bounds(model: Any, clip_actions: bool, mixin: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Flat ``(low, high)`` float32 NumPy arrays of the model's Box action space, or ``None`` when not clipping.
+
+    NumPy (not device) arrays: they become constants of the compiled act, at no per-call cost.
+
+    Raises:
+        ValueError: clipping is requested but the action space is not a gymnasium Box.
+    """
+    if not clip_actions:
+        return None
+    space = model.action_space
+    if not isinstance(space, gymnasium.spaces.Box):
+        raise ValueError(
+            f"{mixin}(clip_actions=True) needs a gymnasium Box action space to read bounds from, "
+            f"got {type(space).__name__}: pass a Box or clip_actions=False"
+        )
+    low = np.asarray(space.low, dtype=np.float32).reshape(-1)
+    high = np.asarray(space.high, dtype=np.float32).reshape(-1)
+    return low, high
+
+
+def clip_to_bounds(entry: Any, actions: jax.Array) -> jax.Array:
+    """Clamp ``actions`` (batch, A) element-wise to ``entry.bounds``."""
+    low, high = entry.bounds
+    return jnp.clip(actions, low, high)

@@ -1,0 +1,228 @@
+"""Distribution math as small pure functions on ``jax.Array``s (jit-friendly, no state, no global settings).
+
+Same names and semantics as :mod:`mixrl.models.torch.distributions`; both are checked against one
+NumPy/SciPy reference in ``tests/models/test_distributions.py``. Sampling functions take an explicit
+PRNG ``key``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mixrl._logging import warn_once
+
+HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
+
+Reduction = Callable[[jax.Array], jax.Array]
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def _sum(x: jax.Array) -> jax.Array:
+    return jnp.sum(x, axis=-1, keepdims=True)
+
+
+def _mean(x: jax.Array) -> jax.Array:
+    return jnp.mean(x, axis=-1, keepdims=True)
+
+
+def _prod(x: jax.Array) -> jax.Array:
+    return jnp.prod(x, axis=-1, keepdims=True)
+
+
+def _none(x: jax.Array) -> jax.Array:
+    return x
+
+
+REDUCTIONS: dict[str, Reduction] = {"mean": _mean, "sum": _sum, "prod": _prod, "none": _none}
+
+
+def get_reduction(name: str) -> Reduction:
+    """The reduction over the last axis named ``name`` (``"mean"``, ``"sum"``, ``"prod"`` or ``"none"``).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name not in REDUCTIONS:
+        raise ValueError(f"invalid reduction {name!r}: expected one of {list(REDUCTIONS)}")
+    if name == "prod":
+        warn_once("reduction='prod' multiplies log-densities, which is not a log-probability; prefer 'sum'")
+    return REDUCTIONS[name]
+
+
+# ---------------------------------------------------------------- diagonal Gaussian
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
+    """Element-wise log-density of ``x`` under ``Normal(mean, exp(log_std))``.
+
+    Args:
+        mean: (batch, A).
+        log_std: (A,) or (batch, A).
+        x: (batch, A).
+
+    Returns:
+        (batch, A): ``-(x - mean)^2 / (2 std^2) - log_std - log(2 pi) / 2``.
+    """
+    z = (x - mean) * jnp.exp(-log_std)
+    return -0.5 * jnp.square(z) - log_std - HALF_LOG_TWO_PI
+
+
+def gaussian_log_prob_of_noise(noise: jax.Array, log_std: jax.Array) -> jax.Array:
+    """Element-wise log-density of the sample ``mean + std * noise`` (same value as :func:`gaussian_log_prob`).
+
+    Args:
+        noise: (batch, A) standard-normal draws.
+        log_std: (A,) or (batch, A).
+    """
+    return -0.5 * jnp.square(noise) - log_std - HALF_LOG_TWO_PI
+
+
+def gaussian_entropy(log_std: jax.Array) -> jax.Array:
+    """Element-wise entropy ``1/2 + log(2 pi)/2 + log_std``, same shape as ``log_std``."""
+    return log_std + (0.5 + HALF_LOG_TWO_PI)
+
+
+def gaussian_sample(key: jax.Array, mean: jax.Array, std: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised sample ``mean + std * noise`` (differentiable in ``mean`` and ``std``).
+
+    Args:
+        key: PRNG key.
+        mean: (batch, A).
+        std: (A,) or (batch, A).
+
+    Returns:
+        ``(sample, noise)``, both (batch, A).
+    """
+    noise = jax.random.normal(key, jnp.shape(mean), dtype=jnp.result_type(mean))
+    return mean + std * noise, noise
+
+
+# ---------------------------------------------------------------- multivariate Gaussian (diagonal scale_tril)
+
+
+def multivariate_gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
+    """Log-density (batch, 1) of ``x`` under ``MultivariateNormal(mean, scale_tril=diag(exp(log_std)))``.
+
+    The scale is the standard deviation (not the variance), so this is the sum of the per-dimension
+    Gaussian log-densities.
+
+    Args:
+        mean: (batch, A).
+        log_std: (A,) or (batch, A).
+        x: (batch, A).
+    """
+    return jnp.sum(gaussian_log_prob(mean, log_std, x), axis=-1, keepdims=True)
+
+
+def multivariate_gaussian_entropy(log_std: jax.Array) -> jax.Array:
+    """Entropy ``A/2 (1 + log 2 pi) + sum(log_std)`` over the last axis: (batch,) for (batch, A), () for (A,)."""
+    return jnp.sum(gaussian_entropy(log_std), axis=-1)
+
+
+# ---------------------------------------------------------------- categorical
+
+
+def categorical_log_probs_from_logits(logits: jax.Array) -> jax.Array:
+    """Normalised log-probabilities (batch, n) from unnormalised log-probabilities (any real)."""
+    return jax.nn.log_softmax(logits, axis=-1)
+
+
+def categorical_log_probs_from_probs(probs: jax.Array) -> jax.Array:
+    """Normalised log-probabilities (batch, n) from non-negative weights with a non-zero row sum.
+
+    The normalised probabilities are clipped to ``[eps, 1 - eps]`` before the log.
+    """
+    probs = probs / jnp.sum(probs, axis=-1, keepdims=True)
+    eps = jnp.finfo(jnp.result_type(probs)).eps
+    return jnp.log(jnp.clip(probs, eps, 1.0 - eps))
+
+
+def categorical_sample(key: jax.Array, log_probs: jax.Array) -> jax.Array:
+    """One draw per row of normalised ``log_probs`` (batch, n): int32 indices (batch, 1)."""
+    return jax.random.categorical(key, log_probs, axis=-1)[..., None].astype(jnp.int32)
+
+
+def categorical_log_prob(log_probs: jax.Array, index: jax.Array) -> jax.Array:
+    """Log-probability (batch, 1) of the integer ``index`` (batch, 1) under normalised ``log_probs`` (batch, n)."""
+    return jnp.take_along_axis(log_probs, index, axis=-1)
+
+
+def categorical_entropy(log_probs: jax.Array) -> jax.Array:
+    """Entropy ``-sum p log p`` over the last axis (batch,); zero-probability entries contribute 0."""
+    log_probs = jnp.maximum(log_probs, jnp.finfo(jnp.result_type(log_probs)).min)
+    return -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
+
+
+# ---------------------------------------------------------------- multi-categorical (one categorical per component)
+
+
+def multicategorical_split(x: jax.Array, nvec: Sequence[int]) -> list[jax.Array]:
+    """Split ``x`` (batch, sum(nvec)) into ``len(nvec)`` consecutive chunks (batch, nvec[k]).
+
+    Raises:
+        ValueError: the last dimension of ``x`` is not ``sum(nvec)``.
+    """
+    total = int(sum(nvec))
+    if x.shape[-1] != total:
+        raise ValueError(f"expected a last dimension of sum(nvec) = {total} for nvec {list(nvec)}, got shape {x.shape}")
+    return jnp.split(x, np.cumsum(nvec)[:-1].tolist(), axis=-1)
+
+
+def multicategorical_log_probs(
+    net_output: jax.Array, nvec: Sequence[int], to_log_probs: Callable[[jax.Array], jax.Array]
+) -> tuple[jax.Array, ...]:
+    """Split ``net_output`` (batch, sum(nvec)) into one categorical per component and normalise each.
+
+    Args:
+        net_output: logits or probabilities, consecutive chunks per component.
+        nvec: categories per component (Python ints).
+        to_log_probs: :func:`categorical_log_probs_from_logits` or :func:`categorical_log_probs_from_probs`.
+
+    Returns:
+        K arrays (batch, nvec[k]) of normalised log-probabilities.
+
+    Raises:
+        ValueError: the last dimension of ``net_output`` is not ``sum(nvec)``.
+    """
+    return tuple(to_log_probs(chunk) for chunk in multicategorical_split(net_output, nvec))
+
+
+def multicategorical_sample(key: jax.Array, log_probs: Sequence[jax.Array]) -> jax.Array:
+    """One draw per component with an independent subkey each: int32 (batch, K) for ``K = len(log_probs)``.
+
+    The components are padded with ``-inf`` to a common width and sampled in one vectorised call (one
+    random-number kernel instead of ``K``).
+    """
+    width = max(lp.shape[-1] for lp in log_probs)
+    padded = jnp.stack(
+        [
+            jnp.pad(lp, [(0, 0)] * (lp.ndim - 1) + [(0, width - lp.shape[-1])], constant_values=-jnp.inf)
+            for lp in log_probs
+        ]
+    )
+    keys = jax.random.split(key, len(log_probs))
+    samples = jax.vmap(lambda k, lp: jax.random.categorical(k, lp, axis=-1))(keys, padded)  # (K, batch)
+    return jnp.moveaxis(samples, 0, -1).astype(jnp.int32)
+
+
+def multicategorical_log_prob(log_probs: Sequence[jax.Array], index: jax.Array) -> jax.Array:
+    """Per-component log-probabilities (batch, K) of the integer ``index`` (batch, K)."""
+    parts = [categorical_log_prob(lp, index[..., k : k + 1]) for k, lp in enumerate(log_probs)]
+    return jnp.concatenate(parts, axis=-1)
+
+
+def multicategorical_entropy(log_probs: Sequence[jax.Array]) -> jax.Array:
+    """Per-component entropies (batch, K)."""
+    return jnp.stack([categorical_entropy(lp) for lp in log_probs], axis=-1)
+
+
+def multicategorical_mode(log_probs: Sequence[jax.Array]) -> jax.Array:
+    """Most likely index of each component: int32 (batch, K)."""
+    return jnp.stack([jnp.argmax(lp, axis=-1) for lp in log_probs], axis=-1).astype(jnp.int32)
