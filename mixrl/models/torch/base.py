@@ -259,9 +259,20 @@ class Model(torch.nn.Module):
     # ------------------------------------------------------------------ checkpoints
 
     def save(self, path: str | os.PathLike, state_dict: Mapping[str, Any] | None = None) -> None:
-        """Save ``state_dict`` (default: the model's) to ``path`` atomically: a crash never leaves a partial file."""
+        """Save ``state_dict`` (default: the model's) to ``path`` atomically: a crash never leaves a partial file.
+
+        A model built by the model instantiators also gets its resolved description written beside the
+        weights, as the YAML sidecar ``<path>.model.yaml`` (``policy.pt`` -> ``policy.pt.model.yaml``,
+        written atomically after the weights), so
+        ``mixrl.utils.model_instantiators.torch.load_model(path)`` rebuilds the model from the checkpoint.
+        """
         state = self.state_dict() if state_dict is None else state_dict
         atomic_write(path, lambda file: torch.save(dict(state), file))
+        description = self.__dict__.get("_mixrl_description")
+        if description is not None:
+            from mixrl.utils.model_instantiators._sidecar import write_sidecar
+
+            write_sidecar(path, description)
 
     def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
         """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.

@@ -2,7 +2,14 @@
 
 ``from mixrl.utils.model_instantiators import gaussian_model`` works as in the seed; the torch functions
 are loaded on first access, so importing this package does not import torch. The framework modules
-are ``mixrl.utils.model_instantiators.torch`` (and ``.jax``).
+are ``mixrl.utils.model_instantiators.torch`` (and ``.jax``); ``model_from_config`` and ``load_model``
+are re-exported here too.
+
+The framework-free modules, shared by every backend: ``_expressions`` (the checked expression language),
+``_layers`` (layer and activation forms), ``_description`` (one network in either style), ``_kinds`` (model
+kinds and their parameters), ``_shared`` (shared-model descriptions), ``_config`` (configuration
+documents), ``_resolved`` (the resolved description of a built model), ``_space_codec`` (spaces as plain
+data) and ``_sidecar`` (the description file beside a checkpoint).
 """
 
 from __future__ import annotations
@@ -10,12 +17,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mixrl.utils.model_instantiators._common import Shape
+from mixrl.utils.model_instantiators._expressions import Shape
 
 _TORCH_NAMES = (
     "categorical_model",
     "deterministic_model",
     "gaussian_model",
+    "load_model",
+    "model_from_config",
     "multicategorical_model",
     "multivariate_gaussian_model",
     "one_hot_encoding",

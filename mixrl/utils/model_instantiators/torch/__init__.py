@@ -7,6 +7,13 @@ whenever the legacy style is used or no description is given: a 256-256 ReLU MLP
 ``tanh`` output (no output activation for the categorical models). Strings are parsed and checked,
 never executed; ``return_source=True`` renders the source of an equivalent class instead of building.
 
+A container may start with one recurrent layer (``{"gru": {"hidden_size": 64, "num_layers": 1}}``, also
+``lstm`` and ``rnn``; at most one per model): the model then follows the RNN contract of SPEC 10
+(``num_envs`` / ``sequence_length`` keywords, ``get_specification()``, ``inputs["rnn"]`` in, final states
+in ``outputs["rnn"]``). Every model keeps its resolved description (``model.description``), which
+``Model.save`` writes beside the weights; :func:`load_model` rebuilds a model from a checkpoint and
+:func:`model_from_config` builds models from a dict or YAML document.
+
 Common arguments: ``observation_space`` / ``action_space`` (int, sequence of ints, gymnasium space or
 None) and ``device`` (as for :class:`mixrl.models.torch.Model`).
 """
@@ -24,16 +31,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from mixrl.models.torch.base import Model
-from mixrl.utils.model_instantiators._common import MIXINS, SeedDefault, Shape, describe, describe_shared
+from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
+from mixrl.utils.model_instantiators.torch._config import load_model, model_from_config
 from mixrl.utils.model_instantiators.torch._expressions import one_hot_encoding
-from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, SINGLE_CLASSES, shared_class
-from mixrl.utils.model_instantiators.torch._source import shared_source, single_source
+from mixrl.utils.model_instantiators.torch._instantiate import (
+    ACTIVATIONS,
+    HIDDENS,
+    INPUT,
+    NONE,
+    OUTPUT,
+    SCALE,
+    TANH,
+    instantiate,
+    instantiate_shared,
+    legacy_keywords,
+)
 
 __all__ = [
     "Shape",
     "categorical_model",
     "deterministic_model",
     "gaussian_model",
+    "load_model",
+    "model_from_config",
     "multicategorical_model",
     "multivariate_gaussian_model",
     "one_hot_encoding",
@@ -44,35 +65,7 @@ Space = Any
 Device = str | torch.device | None
 Network = Sequence[Mapping[str, Any]]
 Reduction = Literal["mean", "sum", "prod", "none"]
-
-_INPUT = SeedDefault(Shape.STATES)
-_HIDDENS = SeedDefault([256, 256])
-_ACTIVATIONS = SeedDefault(["relu", "relu"])
-_OUTPUT = SeedDefault(Shape.ACTIONS)
-_TANH = SeedDefault("tanh")
-_NONE = SeedDefault(None)
-_SCALE = SeedDefault(1.0)
-
-
-def _instantiate(
-    kind: str,
-    spaces: tuple[Space, Space, Device],
-    mixin_kwargs: dict[str, Any],
-    legacy: dict[str, Any],
-    network: Network,
-    output: str | Shape,
-    return_source: bool,
-    log_std: dict[str, Any] | None = None,
-) -> Model | str:
-    """Describe (either style), then build the single-role model, or build it on CPU and render its source."""
-    mixin, log_std = MIXINS[kind], log_std or {}
-    description = describe(network, output, legacy, mixin.output_activation)
-    cls = SINGLE_CLASSES[mixin.model]
-    observation_space, action_space, device = spaces
-    if return_source:
-        model = cls(observation_space, action_space, "cpu", description, mixin_kwargs, log_std)
-        return single_source(model, description, mixin, mixin_kwargs, log_std)
-    return cls(observation_space, action_space, device, description, mixin_kwargs, log_std)
+NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
 
 
 def categorical_model(
@@ -80,16 +73,18 @@ def categorical_model(
     action_space: Space = None,
     device: Device = None,
     unnormalized_log_prob: bool = True,
-    input_shape: Shape = _INPUT,
-    hiddens: list = _HIDDENS,
-    hidden_activation: list = _ACTIVATIONS,
-    output_shape: Shape = _OUTPUT,
-    output_activation: str | None = _NONE,
-    output_scale: float = _SCALE,
+    input_shape: Shape = INPUT,
+    hiddens: list = HIDDENS,
+    hidden_activation: list = ACTIVATIONS,
+    output_shape: Shape = OUTPUT,
+    output_activation: str | None = NONE,
+    output_scale: float = SCALE,
     *,
     network: Network = [],
     output: str | Shape = "",
     return_source: bool = False,
+    num_envs: int = NUM_ENVS,
+    sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
     """A :class:`~mixrl.models.torch.CategoricalMixin` model; its output is (batch, n) logits or probabilities.
 
@@ -98,16 +93,19 @@ def categorical_model(
         input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale: legacy style.
         network: containers ``[{name, input, layers, activations}, ...]``; ``output``: output expression.
         return_source: return the source of an equivalent ``CategoricalModel`` class instead of a model.
+        num_envs: recurrent networks only (a ``gru``/``lstm``/``rnn`` layer): the rollout batch size in
+            ``get_specification()["rnn"]["sizes"]``; ignored otherwise.
+        sequence_length: recurrent networks only: the training sequence length ``L`` (SPEC 10); ignored otherwise.
 
     Raises:
         TypeError: both description styles are given, or an unknown keyword.
         ValueError: an invalid description (the message names the bad part and the allowed values).
     """
-    legacy = dict(input_shape=input_shape, hiddens=hiddens, hidden_activation=hidden_activation)
-    legacy.update(output_shape=output_shape, output_activation=output_activation, output_scale=output_scale)
+    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
+    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
     kwargs = {"unnormalized_log_prob": unnormalized_log_prob}
-    spaces = (observation_space, action_space, device)
-    return _instantiate("categoricalmixin", spaces, kwargs, legacy, network, output, return_source)
+    spaces, description = (observation_space, action_space, device), (network, output, legacy)
+    return instantiate("categoricalmixin", spaces, kwargs, description, recurrent, return_source)
 
 
 def multicategorical_model(
@@ -115,27 +113,29 @@ def multicategorical_model(
     action_space: Space = None,
     device: Device = None,
     unnormalized_log_prob: bool = True,
-    input_shape: Shape = _INPUT,
-    hiddens: list = _HIDDENS,
-    hidden_activation: list = _ACTIVATIONS,
-    output_shape: Shape = _OUTPUT,
-    output_activation: str | None = _NONE,
-    output_scale: float = _SCALE,
+    input_shape: Shape = INPUT,
+    hiddens: list = HIDDENS,
+    hidden_activation: list = ACTIVATIONS,
+    output_shape: Shape = OUTPUT,
+    output_activation: str | None = NONE,
+    output_scale: float = SCALE,
     *,
     reduction: Reduction = "sum",
     network: Network = [],
     output: str | Shape = "",
     return_source: bool = False,
+    num_envs: int = NUM_ENVS,
+    sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
     """A :class:`~mixrl.models.torch.MultiCategoricalMixin` model; its output is (batch, sum(nvec)).
 
     Args: as :func:`categorical_model`, plus ``reduction`` of the per-component log-probabilities.
     """
-    legacy = dict(input_shape=input_shape, hiddens=hiddens, hidden_activation=hidden_activation)
-    legacy.update(output_shape=output_shape, output_activation=output_activation, output_scale=output_scale)
+    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
+    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
     kwargs = {"unnormalized_log_prob": unnormalized_log_prob, "reduction": reduction}
-    spaces = (observation_space, action_space, device)
-    return _instantiate("multicategoricalmixin", spaces, kwargs, legacy, network, output, return_source)
+    spaces, description = (observation_space, action_space, device), (network, output, legacy)
+    return instantiate("multicategoricalmixin", spaces, kwargs, description, recurrent, return_source)
 
 
 def deterministic_model(
@@ -143,26 +143,28 @@ def deterministic_model(
     action_space: Space = None,
     device: Device = None,
     clip_actions: bool = False,
-    input_shape: Shape = _INPUT,
-    hiddens: list = _HIDDENS,
-    hidden_activation: list = _ACTIVATIONS,
-    output_shape: Shape = _OUTPUT,
-    output_activation: str | None = _TANH,
-    output_scale: float = _SCALE,
+    input_shape: Shape = INPUT,
+    hiddens: list = HIDDENS,
+    hidden_activation: list = ACTIVATIONS,
+    output_shape: Shape = OUTPUT,
+    output_activation: str | None = TANH,
+    output_scale: float = SCALE,
     *,
     network: Network = [],
     output: str | Shape = "",
     return_source: bool = False,
+    num_envs: int = NUM_ENVS,
+    sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
     """A :class:`~mixrl.models.torch.DeterministicMixin` model (actions, state values or Q-values).
 
     Args: as :func:`categorical_model`; ``clip_actions`` clamps the output to the Box action bounds.
     """
-    legacy = dict(input_shape=input_shape, hiddens=hiddens, hidden_activation=hidden_activation)
-    legacy.update(output_shape=output_shape, output_activation=output_activation, output_scale=output_scale)
-    spaces = (observation_space, action_space, device)
-    return _instantiate(
-        "deterministicmixin", spaces, {"clip_actions": clip_actions}, legacy, network, output, return_source
+    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
+    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
+    spaces, description = (observation_space, action_space, device), (network, output, legacy)
+    return instantiate(
+        "deterministicmixin", spaces, {"clip_actions": clip_actions}, description, recurrent, return_source
     )
 
 
@@ -174,12 +176,12 @@ def gaussian_model(
     clip_log_std: bool = True,
     min_log_std: float = -20,
     max_log_std: float = 2,
-    input_shape: Shape = _INPUT,
-    hiddens: list = _HIDDENS,
-    hidden_activation: list = _ACTIVATIONS,
-    output_shape: Shape = _OUTPUT,
-    output_activation: str | None = _TANH,
-    output_scale: float = _SCALE,
+    input_shape: Shape = INPUT,
+    hiddens: list = HIDDENS,
+    hidden_activation: list = ACTIVATIONS,
+    output_shape: Shape = OUTPUT,
+    output_activation: str | None = TANH,
+    output_scale: float = SCALE,
     *,
     reduction: Reduction = "sum",
     initial_log_std: float = 0,
@@ -187,19 +189,21 @@ def gaussian_model(
     network: Network = [],
     output: str | Shape = "",
     return_source: bool = False,
+    num_envs: int = NUM_ENVS,
+    sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
     """A :class:`~mixrl.models.torch.GaussianMixin` model: mean actions plus a state-independent ``log_std_parameter``.
 
     Args: as :func:`categorical_model`, plus the Gaussian mixin settings, ``initial_log_std`` (fill value of
     ``log_std_parameter``, shape (output size,)) and ``fixed_log_std`` (``requires_grad=False``, still saved).
     """
-    legacy = dict(input_shape=input_shape, hiddens=hiddens, hidden_activation=hidden_activation)
-    legacy.update(output_shape=output_shape, output_activation=output_activation, output_scale=output_scale)
+    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
+    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
     kwargs = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
     kwargs.update(max_log_std=max_log_std, reduction=reduction)
     log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-    spaces = (observation_space, action_space, device)
-    return _instantiate("gaussianmixin", spaces, kwargs, legacy, network, output, return_source, log_std)
+    spaces, description = (observation_space, action_space, device), (network, output, legacy)
+    return instantiate("gaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
 
 
 def multivariate_gaussian_model(
@@ -210,28 +214,30 @@ def multivariate_gaussian_model(
     clip_log_std: bool = True,
     min_log_std: float = -20,
     max_log_std: float = 2,
-    input_shape: Shape = _INPUT,
-    hiddens: list = _HIDDENS,
-    hidden_activation: list = _ACTIVATIONS,
-    output_shape: Shape = _OUTPUT,
-    output_activation: str | None = _TANH,
-    output_scale: float = _SCALE,
+    input_shape: Shape = INPUT,
+    hiddens: list = HIDDENS,
+    hidden_activation: list = ACTIVATIONS,
+    output_shape: Shape = OUTPUT,
+    output_activation: str | None = TANH,
+    output_scale: float = SCALE,
     *,
     initial_log_std: float = 0,
     fixed_log_std: bool = False,
     network: Network = [],
     output: str | Shape = "",
     return_source: bool = False,
+    num_envs: int = NUM_ENVS,
+    sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
     """A :class:`~mixrl.models.torch.MultivariateGaussianMixin` model (arguments as :func:`gaussian_model`)."""
-    legacy = dict(input_shape=input_shape, hiddens=hiddens, hidden_activation=hidden_activation)
-    legacy.update(output_shape=output_shape, output_activation=output_activation, output_scale=output_scale)
+    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
+    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
     kwargs = dict(
         clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std, max_log_std=max_log_std
     )
     log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-    spaces = (observation_space, action_space, device)
-    return _instantiate("multivariategaussianmixin", spaces, kwargs, legacy, network, output, return_source, log_std)
+    spaces, description = (observation_space, action_space, device), (network, output, legacy)
+    return instantiate("multivariategaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
 
 
 def shared_model(
@@ -243,6 +249,9 @@ def shared_model(
     parameters: Sequence[Mapping[str, Any]] = [],
     single_forward_pass: bool = True,
     return_source: bool = False,
+    *,
+    num_envs: int = NUM_ENVS,
+    sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
     """One model serving several roles: a shared trunk and one head per role (SPEC 12.9).
 
@@ -253,17 +262,15 @@ def shared_model(
         parameters: per role, the mixin's keywords plus ``output`` (or legacy ``output_shape``,
             ``output_activation``, ``output_scale``); the trunk is ``parameters[0]["network"]`` (or its legacy
             ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
-        single_forward_pass: reuse the trunk computed by ``roles[0]`` for the next role on the same states.
+        single_forward_pass: reuse the trunk computed by ``roles[0]`` for the next role on the same states (and,
+            for a recurrent trunk, the same ``inputs["rnn"]`` / ``inputs["terminated"]`` tensors).
         return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
+        num_envs, sequence_length: as for :func:`categorical_model`; every role returns the same final states.
 
     Raises:
         ValueError: lengths differ, fewer than 2 roles, two Gaussian-type roles, or an invalid description.
         TypeError: unknown parameter keys.
     """
-    network, parsed = describe_shared(structure, roles, parameters)
-    bases = tuple(dict.fromkeys(MIXIN_CLASSES[role.mixin.name] for role in parsed))
-    cls = shared_class(bases)
-    if return_source:
-        model = cls(observation_space, action_space, "cpu", network, parsed, single_forward_pass)
-        return shared_source(model, network, parsed)
-    return cls(observation_space, action_space, device, network, parsed, single_forward_pass)
+    spaces = (observation_space, action_space, device)
+    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
+    return instantiate_shared(spaces, structure, roles, parameters, single_forward_pass, recurrent, return_source)

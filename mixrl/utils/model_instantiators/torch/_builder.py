@@ -2,7 +2,8 @@
 
 Every container is built and run on a CPU batch of one sample of the spaces, layer by layer, so each
 layer is created with its real input width (no lazy modules): an optimizer can be created right after
-construction. The caller moves the finished model to its device.
+construction. The caller moves the finished model to its device. A recurrent layer (always the first
+of its container) is run through :func:`~mixrl.models.torch.rnn.sequence_forward` (SPEC 10).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 import gymnasium
 import torch
 
-from mixrl.utils.model_instantiators._common import Container, Layer, resolve_units
+from mixrl.models.torch.rnn import sequence_forward
+from mixrl.utils.model_instantiators._description import Container
+from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators.torch._expressions import Env, Node, compile_expression, readers
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
 
@@ -28,9 +31,34 @@ _ACTIVATION_MODULES = {
     "selu": torch.nn.SELU,
     "softmax": lambda: torch.nn.Softmax(dim=-1),
 }
+_RECURRENT_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}
 _FAILURES = (RuntimeError, ValueError, TypeError, IndexError, KeyError)
+RNN_STATES = "#rnn"  # environment key of the final recurrent states (not an identifier: never a container name)
 
-Step = tuple[str, torch.nn.Module, Node]
+
+class RecurrentStep:
+    """A recurrent container: its first layer through ``sequence_forward``, then the rest of its modules.
+
+    Not a module: it refers to the modules of the registered container, so the state dict is unchanged.
+    """
+
+    __slots__ = ("rnn", "rest")
+
+    def __init__(self, container: torch.nn.Sequential) -> None:
+        self.rnn = container[0]
+        self.rest = torch.nn.Sequential(*list(container)[1:])
+
+    def __call__(
+        self, x: torch.Tensor, states: Any, terminated: Any, sequence_length: int, training: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(output (rows, features), final states)`` for ``x`` (rows, F); see ``sequence_forward``."""
+        out, final = sequence_forward(
+            self.rnn, x, states, terminated=terminated, sequence_length=sequence_length, training=training
+        )
+        return self.rest(out), final
+
+
+Step = tuple[str, "torch.nn.Module | RecurrentStep", Node]
 
 
 def sample_inputs(model: Any) -> dict[str, torch.Tensor]:
@@ -62,7 +90,15 @@ def layer_module(layer: Layer, x: torch.Tensor, sizes: tuple[Any, Any], where: s
     Raises:
         ValueError: a declared input width differs from the actual one, or conv2d gets a non-image input.
     """
-    args = {key: value for key, value in layer.args.items() if key not in ("in_features", "in_channels")}
+    args = {key: value for key, value in layer.args.items() if key not in ("in_features", "in_channels", "input_size")}
+    if layer.recurrent:
+        if x.ndim != 2:
+            raise ValueError(
+                f"{where}: a {layer.kind} layer needs a (batch, features) input, got shape {tuple(x.shape)} "
+                "(flatten it in an earlier container)"
+            )
+        _declared(layer, "input_size", x.shape[-1], sizes, where)
+        return _RECURRENT_MODULES[layer.kind](x.shape[-1], batch_first=True, **args)
     if layer.kind == "linear":
         _declared(layer, "in_features", x.shape[-1], sizes, where)
         out_features = resolve_units(args.pop("out_features"), *sizes)
@@ -84,7 +120,11 @@ def _container(container: Container, x: torch.Tensor, sizes: tuple[Any, Any], he
         where = f"container {container.name!r}, layer {i} ({layer.kind})"
         module = layer_module(layer, x, sizes, where)
         try:
-            x = module(x)
+            x = (
+                sequence_forward(module, x, None, sequence_length=1, training=False)[0]
+                if layer.recurrent
+                else module(x)
+            )
         except _FAILURES as error:
             raise ValueError(f"{where} cannot take an input of shape {tuple(x.shape)}: {error}") from None
         modules.append(module)
@@ -98,7 +138,9 @@ def _container(container: Container, x: torch.Tensor, sizes: tuple[Any, Any], he
 def build_containers(model: torch.nn.Module, network: Sequence[Container], head: int | None = None) -> Env:
     """Create ``<name>_container`` modules on ``model`` and its evaluation plan; return the dry-run values.
 
-    Sets ``model._mixrl_readers`` (token readers) and ``model._mixrl_steps`` (name, container, input node).
+    Sets ``model._mixrl_readers`` (token readers), ``model._mixrl_steps`` (name, container or
+    :class:`RecurrentStep`, input node) and ``model._mixrl_recurrent`` (the recurrent step or None). The
+    dry run is a one-step rollout; the returned values hold the final recurrent states under ``RNN_STATES``.
 
     Args:
         head: units of a linear layer appended to the last container (single-role token output), or None.
@@ -111,6 +153,7 @@ def build_containers(model: torch.nn.Module, network: Sequence[Container], head:
     model._mixrl_readers = readers(tokens, model.observation_space, model.action_space)
     sample = sample_inputs(model)
     steps: list[Step] = []
+    model._mixrl_recurrent = None
     with torch.no_grad():
         env: Env = {token: read(sample) for token, read in model._mixrl_readers}
         for i, container in enumerate(network):
@@ -129,8 +172,13 @@ def build_containers(model: torch.nn.Module, network: Sequence[Container], head:
                 )
             module = _container(container, x, sizes, head if i == len(network) - 1 else None)
             setattr(model, f"{container.name}_container", module)
-            env[container.name] = module(x)
-            steps.append((container.name, module, node))
+            if container.layers and container.layers[0].recurrent:
+                step = model._mixrl_recurrent = RecurrentStep(module)
+                env[container.name], env[RNN_STATES] = step(x, None, None, 1, False)
+                steps.append((container.name, step, node))
+            else:
+                env[container.name] = module(x)
+                steps.append((container.name, module, node))
     model._mixrl_steps = steps
     return env
 

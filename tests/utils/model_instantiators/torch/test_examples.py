@@ -107,6 +107,8 @@ def test_seed_path_re_exports_the_torch_functions():
         "multivariate_gaussian_model",
         "shared_model",
         "one_hot_encoding",
+        "model_from_config",
+        "load_model",
     ):
         assert getattr(seed_path, name) is getattr(backend, name)
     assert seed_path.Shape is backend.Shape is Shape

@@ -7,7 +7,7 @@ import gymnasium
 import pytest
 import torch
 
-from mixrl.utils.model_instantiators import _common
+from mixrl.utils.model_instantiators import _description
 from mixrl.utils.model_instantiators.torch import (
     Shape,
     categorical_model,
@@ -68,7 +68,7 @@ class TestSeedDefaults:
     def test_signatures_show_the_seed_defaults(self):
         """help() shows the seed values (markers tell 'not given' apart)."""
         parameters = inspect.signature(gaussian_model).parameters
-        shown = {name: repr(parameters[name].default) for name in _common.LEGACY_KEYS}
+        shown = {name: repr(parameters[name].default) for name in _description.LEGACY_KEYS}
         assert shown == {
             "input_shape": "Shape.STATES",
             "hiddens": "[256, 256]",
@@ -141,7 +141,7 @@ class TestLegacyKeywords:
 
     def test_legacy_use_logs_one_info_message_per_process(self, obs, act, monkeypatch, caplog):
         """Two legacy calls, one info record; definition-style and default calls log nothing."""
-        monkeypatch.setattr(_common, "_LOGGED", [])
+        monkeypatch.setattr(_description, "_LOGGED", [])
         with caplog.at_level(logging.INFO, logger="mixrl"):
             gaussian_model(obs, act, device="cpu")
             gaussian_model(

@@ -137,6 +137,15 @@ class TestSingleRole:
         )
         assert "from mixrl.utils.model_instantiators.torch import one_hot_encoding" in source
 
+    def test_rendered_constructor_passes_the_mixin_settings(self):
+        """The rendered __init__ hands its settings to the mixin by keyword (reduction="none": per-dimension)."""
+        kwargs = {"clip_actions": True, "reduction": "none", "hiddens": [8]}
+        rendered = run_source(gaussian_model(VECTOR, ACT3, return_source=True, **kwargs))["GaussianModel"](
+            VECTOR, ACT3, "cpu"
+        )
+        inputs = {"states": torch.randn(4, 5), "taken_actions": torch.zeros(4, 3)}
+        assert rendered.act(inputs, role="policy")[1].shape == (4, 3)
+
 
 class TestShared:
     @pytest.mark.parametrize("single_forward_pass", [True, False])
@@ -172,3 +181,68 @@ class TestShared:
             torch.testing.assert_close(rendered.compute(inputs, role)[0], built.compute(inputs, role)[0])
         with pytest.raises(ValueError, match="unknown role 'critic'"):
             rendered.compute(inputs, "critic")
+
+
+RECURRENT = [
+    {"name": "features", "input": "STATES", "layers": [8], "activations": "relu"},
+    {"name": "memory", "input": "features", "layers": [{"gru": [6, 2]}, 4], "activations": "tanh"},
+]
+
+
+def recurrent_inputs(model, rows, terminated=False):
+    sizes = model.get_specification()["rnn"]["sizes"]
+    inputs = {"states": torch.randn(rows, 5), "rnn": [torch.randn(s[0], rows, s[2]) for s in sizes]}
+    if terminated:
+        inputs["terminated"] = torch.arange(rows).reshape(rows, 1) % 3 == 1
+    return inputs
+
+
+class TestRecurrent:
+    @pytest.mark.parametrize(
+        ("function", "kwargs", "class_name"),
+        [
+            (gaussian_model, {"network": RECURRENT, "output": "tanh(ACTIONS)"}, "GaussianModel"),
+            (
+                deterministic_model,
+                {"network": [{"name": "net", "input": "STATES", "layers": [{"lstm": 6}]}], "output": "ONE"},
+                "DeterministicModel",
+            ),
+        ],
+        ids=["gaussian-gru", "deterministic-lstm-only"],
+    )
+    def test_rendered_recurrent_class_matches_in_rollout_and_training(self, function, kwargs, class_name):
+        """Same state dict, specification, outputs and final states, one step (eval) and B*L rows (train)."""
+        kwargs = {**kwargs, "num_envs": 3, "sequence_length": 4}
+        source = function(VECTOR, ACT3, return_source=True, **kwargs)
+        assert "sequence_forward(" in source and "def get_specification(self):" in source
+        built = function(VECTOR, ACT3, device="cpu", **kwargs)
+        rendered = run_source(source)[class_name](VECTOR, ACT3, device="cpu")
+        assert shapes(rendered) == shapes(built) and rendered.get_specification() == built.get_specification()
+        rendered.load_state_dict(built.state_dict())
+        for mode, rows in (("eval", 3), ("train", 8)):
+            built.set_mode(mode)
+            rendered.set_mode(mode)
+            inputs = recurrent_inputs(built, rows, terminated=mode == "train")
+            got, want = rendered.compute(inputs, "policy"), built.compute(inputs, "policy")
+            torch.testing.assert_close(got[0], want[0])
+            for a, b in zip(got[-1]["rnn"], want[-1]["rnn"], strict=True):
+                torch.testing.assert_close(a, b)
+
+    @pytest.mark.parametrize("single_forward_pass", [True, False])
+    def test_rendered_recurrent_shared_class_matches(self, single_forward_pass):
+        """SharedModel text with a recurrent trunk: same outputs per role and the same final states."""
+        kwargs = dict(
+            roles=["policy", "value"],
+            parameters=[{"network": RECURRENT, "output": "ACTIONS"}, {"output": "ONE"}],
+            single_forward_pass=single_forward_pass,
+            num_envs=3,
+        )
+        built = shared_model(VECTOR, ACT3, device="cpu", **kwargs).eval()
+        rendered = run_source(shared_model(VECTOR, ACT3, return_source=True, **kwargs))["SharedModel"](VECTOR, ACT3)
+        rendered.load_state_dict(built.state_dict())
+        rendered.eval()
+        inputs = recurrent_inputs(built, 3)
+        for role in ("policy", "value"):
+            got, want = rendered.compute(inputs, role), built.compute(inputs, role)
+            torch.testing.assert_close(got[0], want[0])
+            torch.testing.assert_close(got[-1]["rnn"][0], want[-1]["rnn"][0])

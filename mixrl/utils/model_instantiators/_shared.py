@@ -1,0 +1,140 @@
+"""Shared-model descriptions (SPEC 12.9), framework-free: one trunk, one head per role.
+
+The trunk comes from the first role's parameters (``network``, or the legacy ``input_shape`` /
+``hiddens`` / ``hidden_activation``); every role adds its mixin settings and its output. Each
+:class:`Role` keeps ``data``, the plain parameters that describe it again (the first role's also hold
+the trunk), for the resolved description.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mixrl._logging import logger
+from mixrl.utils.model_instantiators._description import (
+    LEGACY_KEYS,
+    SEED,
+    Container,
+    Output,
+    legacy_head,
+    legacy_trunk,
+    network_data,
+    note_legacy,
+    output_text,
+    parse_network,
+    parse_output,
+)
+from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, Mixin, description_keys
+
+
+@dataclass(frozen=True)
+class Role:
+    """One role of a shared model: its mixin, constructor keywords, log-std settings, output and plain data."""
+
+    name: str
+    mixin: Mixin
+    kwargs: Mapping[str, Any]
+    log_std: Mapping[str, Any]
+    output: Output
+    data: Mapping[str, Any]
+
+
+def parse_structure(structure: Any) -> list[Mixin]:
+    """Mixins of a shared model: class names (case-insensitive) as a list or comma-separated string.
+
+    ``""`` and ``None`` (the seed ignored this argument) mean ``["GaussianMixin", "DeterministicMixin"]``.
+
+    Raises:
+        ValueError: an unknown mixin name or a malformed structure.
+    """
+    if structure is None or isinstance(structure, str):
+        structure = structure or ""
+        names = [name for name in re.split(r"[,\s]+", structure) if name] or ["GaussianMixin", "DeterministicMixin"]
+    elif isinstance(structure, (list, tuple)):
+        names = list(structure)
+    else:
+        raise ValueError(f"structure must be a list of mixin names or a string, got {structure!r}")
+    for name in names:
+        if not isinstance(name, str) or name.lower() not in MIXINS:
+            raise ValueError(
+                f"unknown mixin {name!r} in structure: expected one of {[m.name for m in MIXINS.values()]}"
+            )
+    return [MIXINS[name.lower()] for name in names]
+
+
+def _check(mixins: list[Mixin], roles: list[Any], parameters: list[Any]) -> None:
+    if not len(mixins) == len(roles) == len(parameters) or len(roles) < 2:
+        raise ValueError(
+            f"shared_model needs as many structure entries, roles and parameters (at least 2), "
+            f"got {len(mixins)}, {len(roles)} and {len(parameters)}"
+        )
+    for role in roles:
+        if not isinstance(role, str) or not role.isidentifier() or roles.count(role) > 1:
+            raise ValueError(f"role {role!r} must be a unique Python identifier (it names the head {role}_layer)")
+    if sum(mixin.log_std for mixin in mixins) > 1:
+        raise ValueError("shared_model supports one Gaussian-type role (it owns the single log_std_parameter)")
+    for mixin, role, params in zip(mixins, roles, parameters, strict=True):
+        if not isinstance(params, Mapping):
+            raise TypeError(f"parameters of role {role!r} must be a dict, got {type(params).__name__}")
+        allowed = description_keys(mixin)
+        unknown = sorted(map(str, set(params) - allowed))
+        if unknown:
+            raise TypeError(
+                f"parameters of role {role!r} ({mixin.name}): unknown keys {unknown}, allowed {sorted(allowed)}"
+            )
+
+
+def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[Container, ...], list[Role]]:
+    """The shared trunk (from ``parameters[0]``) and one :class:`Role` per role (SPEC 12.9).
+
+    Raises:
+        ValueError: length mismatch, fewer than two roles, bad or duplicate role names, two Gaussian-type roles,
+            or an invalid description.
+        TypeError: unknown parameter keys, or both styles in ``parameters[0]``.
+    """
+    mixins = parse_structure(structure)
+    roles, parameters = list(roles), list(parameters)
+    _check(mixins, roles, parameters)
+    first = parameters[0]
+    trunk = {"input_shape": Shape.STATES, "hiddens": SEED["hiddens"], "hidden_activation": SEED["hidden_activation"]}
+    trunk.update({key: first[key] for key in trunk if key in first})
+    legacy = not first.get("network")
+    if legacy:
+        if "output" in first and first["output"]:
+            raise ValueError(f"parameters[0] gives output={first['output']!r} but no network")
+        container, trunk_data = legacy_trunk(first)
+        network: tuple[Container, ...] = (container,)
+    elif any(key in first for key in LEGACY_KEYS):
+        raise TypeError(f"parameters[0] mixes network/output with the legacy keywords {list(LEGACY_KEYS)}")
+    else:
+        network = parse_network(first["network"])
+        trunk_data = {"network": network_data(network)}
+    names = [container.name for container in network]
+    result = []
+    for i, (mixin, role, params) in enumerate(zip(mixins, roles, parameters, strict=True)):
+        differs = ("network" in params and params["network"] != first.get("network")) or any(
+            key in params and params[key] != trunk[key] for key in trunk
+        )
+        if i and differs:
+            logger.warning(f"shared_model: role {role!r} describes its own trunk; the trunk of {roles[0]!r} is used")
+        if "output" in params and not (legacy and not params["output"]):
+            output = parse_output(params["output"], names)
+            output_data: dict[str, Any] = {"output": output_text(output)}
+        elif legacy or any(key in params for key in LEGACY_KEYS):
+            output, output_data = legacy_head(params, mixin.output_activation, names)
+        else:
+            output = parse_output("", names)
+            output_data = {"output": output_text(output)}
+        kwargs = {key: params.get(key, default) for key, default in mixin.parameters.items()}
+        log_std = (
+            {key: params.get(key, default) for key, default in LOG_STD_PARAMETERS.items()} if mixin.log_std else {}
+        )
+        data = {"class": mixin.name, **kwargs, **log_std, **(trunk_data if i == 0 else {}), **output_data}
+        result.append(Role(role, mixin, kwargs, log_std, output, data))
+    if any(key in params for params in parameters for key in LEGACY_KEYS):
+        note_legacy()
+    return network, result

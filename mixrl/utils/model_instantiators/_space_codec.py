@@ -1,0 +1,138 @@
+"""Observation / action spaces as plain data (JSON / YAML) and back, framework-free.
+
+``None``, ints and sequences of ints (the shapes :class:`~mixrl.models.torch.Model` accepts) stay as
+they are (sequences become lists). Gymnasium spaces become a dict with a ``type`` key:
+
+=============== =================================================================================
+``Box``         ``low``, ``high`` (one number when uniform, else nested lists), ``shape``, ``dtype``
+``Discrete``    ``n``, ``start``
+``MultiDiscrete`` ``nvec``, ``start`` (nested lists), ``dtype``
+``MultiBinary`` ``n`` (an int or a shape list)
+``Tuple``       ``spaces`` (a list)
+``Dict``        ``spaces`` (a mapping, in the space's key order)
+=============== =================================================================================
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+spaces = gymnasium.spaces
+SPACE_TYPES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Tuple", "Dict")
+_FIELDS = {  # required, optional
+    "Box": (("low", "high", "shape"), ("dtype",)),
+    "Discrete": (("n",), ("start",)),
+    "MultiDiscrete": (("nvec",), ("start", "dtype")),
+    "MultiBinary": (("n",), ()),
+}
+_DTYPES = {"Box": ("float32", "biuf"), "MultiDiscrete": ("int64", "iu")}  # default, numpy kinds allowed
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _bound(array: np.ndarray) -> Any:
+    """One number when every element is equal (the usual ``Box(-1, 1, shape)``), else nested lists."""
+    if array.size and np.all(array == array.flat[0]):
+        return array.flat[0].item()
+    return array.tolist()
+
+
+def encode_space(space: Any) -> Any:
+    """Plain data describing ``space`` (see the module docstring).
+
+    Raises:
+        ValueError: a space type other than the ones listed (e.g. ``Text``, ``Graph``).
+    """
+    if space is None or _is_int(space):
+        return None if space is None else int(space)
+    if isinstance(space, spaces.Box):
+        low, high = _bound(space.low), _bound(space.high)
+        return {"type": "Box", "low": low, "high": high, "shape": list(space.shape), "dtype": str(space.dtype)}
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec, start, dtype = space.nvec.tolist(), space.start.tolist(), str(space.dtype)
+        return {"type": "MultiDiscrete", "nvec": nvec, "start": start, "dtype": dtype}
+    if isinstance(space, spaces.MultiBinary):
+        n = space.n
+        return {"type": "MultiBinary", "n": int(n) if _is_int(n) else [int(k) for k in n]}
+    if isinstance(space, spaces.Tuple):
+        return {"type": "Tuple", "spaces": [encode_space(item) for item in space.spaces]}
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {str(key): encode_space(item) for key, item in space.spaces.items()}}
+    if isinstance(space, Sequence) and not isinstance(space, str) and all(_is_int(size) for size in space):
+        return [int(size) for size in space]
+    raise ValueError(
+        f"cannot describe the space {space!r}: expected None, an int, a sequence of ints or one of the "
+        f"gymnasium spaces {list(SPACE_TYPES)}"
+    )
+
+
+def _fields(data: Mapping[str, Any], required: Sequence[str], optional: Sequence[str], where: str) -> None:
+    missing = [key for key in required if key not in data]
+    unknown = sorted(map(str, set(data) - {"type", *required, *optional}))
+    if missing or unknown:
+        raise ValueError(
+            f"{where}: a {data['type']} needs {list(required)} (optional {list(optional)}); "
+            f"missing {missing}, unknown {unknown}"
+        )
+
+
+def _dtype(name: Any, kinds: str, where: str) -> np.dtype:
+    try:
+        dtype = np.dtype(name)
+    except TypeError:
+        dtype = None
+    if not isinstance(name, str) or dtype is None or dtype.kind not in kinds:
+        raise ValueError(f"{where}: invalid dtype {name!r}: expected a numeric dtype name such as 'float32'")
+    return dtype
+
+
+def decode_space(data: Any, where: str = "space") -> Any:
+    """The space described by ``data`` (the inverse of :func:`encode_space`).
+
+    Raises:
+        ValueError: malformed data (the message names ``where`` and the expected fields).
+    """
+    if data is None or _is_int(data):
+        return data
+    if isinstance(data, list) and all(_is_int(size) for size in data):
+        return list(data)
+    kind = data.get("type") if isinstance(data, Mapping) else None
+    if kind not in SPACE_TYPES:
+        raise ValueError(
+            f"{where}: expected null, an int, a list of ints or a mapping with type in {list(SPACE_TYPES)}, "
+            f"got {data!r}"
+        )
+    if kind in ("Tuple", "Dict"):
+        _fields(data, ("spaces",), (), where)
+        items = data["spaces"]
+        if kind == "Tuple" and isinstance(items, list):
+            return spaces.Tuple([decode_space(item, f"{where}[{i}]") for i, item in enumerate(items)])
+        if kind == "Dict" and isinstance(items, Mapping):
+            return spaces.Dict([(key, decode_space(item, f"{where}[{key!r}]")) for key, item in items.items()])
+        raise ValueError(f"{where}: the spaces of a {kind} must be a {'list' if kind == 'Tuple' else 'mapping'}")
+    _fields(data, *_FIELDS[kind], where)
+    if kind in _DTYPES:
+        default, kinds = _DTYPES[kind]
+        dtype = _dtype(data.get("dtype", default), kinds, where)
+    try:
+        if kind == "Box":
+            bounds = (data["low"], data["high"])
+            shape = tuple(data["shape"])
+            low, high = (np.full(shape, v, dtype) if np.ndim(v) == 0 else np.asarray(v, dtype) for v in bounds)
+            return spaces.Box(low, high, shape=shape, dtype=dtype)
+        if kind == "Discrete":
+            return spaces.Discrete(data["n"], start=data.get("start", 0))
+        if kind == "MultiDiscrete":
+            return spaces.MultiDiscrete(data["nvec"], dtype=dtype, start=data.get("start"))
+        return spaces.MultiBinary(data["n"])
+    except (TypeError, ValueError, AssertionError) as error:
+        raise ValueError(f"{where}: invalid {kind} {dict(data)!r}: {error}") from None
