@@ -8,7 +8,9 @@ import gymnasium
 import torch
 
 
-def action_bounds(model: Any, clip_actions: bool, mixin: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+def action_bounds(
+    model: Any, clip_actions: bool, mixin: str, option: str = "clip_actions"
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Flat ``(low, high)`` float32 tensors of the model's Box action space, or ``None`` when not clipping.
 
     Raises:
@@ -19,8 +21,8 @@ def action_bounds(model: Any, clip_actions: bool, mixin: str) -> tuple[torch.Ten
     space = model.action_space
     if not isinstance(space, gymnasium.spaces.Box):
         raise ValueError(
-            f"{mixin}(clip_actions=True) needs a gymnasium Box action space to read bounds from, "
-            f"got {type(space).__name__}: pass a Box or clip_actions=False"
+            f"{mixin}({option}=True) needs a gymnasium Box action space to read bounds from, "
+            f"got {type(space).__name__}: pass a Box or {option}=False"
         )
     low = torch.as_tensor(space.low, dtype=torch.float32).reshape(-1)
     high = torch.as_tensor(space.high, dtype=torch.float32).reshape(-1)
@@ -33,3 +35,24 @@ def clip_to_bounds(entry: Any, actions: torch.Tensor) -> torch.Tensor:
     if low.device != actions.device:
         low, high = entry.bounds = (low.to(actions.device), high.to(actions.device))
     return torch.clamp(actions, low, high)
+
+
+def squash_bounds(model: Any, mixin: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(center, half_range, log(half_range))`` (A,) of the model's Box action space, for tanh squashing.
+
+    Raises:
+        ValueError: the action space is not a gymnasium Box, or a bound is infinite.
+    """
+    low, high = action_bounds(model, True, mixin, option="squash")
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+        raise ValueError(f"{mixin}(squash=True) needs finite Box bounds, got low={low.tolist()} high={high.tolist()}")
+    half_range = (high - low) / 2
+    return (high + low) / 2, half_range, half_range.log()
+
+
+def squash_bounds_on(entry: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``entry.squash_bounds`` on ``device`` (moved once if the model changed device)."""
+    bounds = entry.squash_bounds
+    if bounds[0].device != device:
+        bounds = entry.squash_bounds = tuple(t.to(device) for t in bounds)
+    return bounds

@@ -13,7 +13,10 @@ from mixrl.models.torch.distributions import (
     categorical_log_prob,
     categorical_log_probs_from_logits,
     categorical_log_probs_from_probs,
+    categorical_mode,
     categorical_sample,
+    check_action_mask,
+    mask_log_probs,
 )
 
 
@@ -27,6 +30,11 @@ class CategoricalMixin:
 
     ``act`` returns ``(actions (batch, 1) int64, log_prob (batch, 1), {"net_output": ..., ...})``. Actions of
     a ``Discrete(n, start=s)`` space are ``s .. s + n - 1``.
+
+    Action masking: ``inputs["action_mask"]`` (batch, n) bool, ``True`` = allowed. Masked actions are never
+    sampled, their log-probability is ``-inf`` and the entropy ignores them; a row with every action
+    masked is a ``ValueError``. In eval mode (``set_mode("eval")``) ``outputs["mode_actions"]`` (batch, 1)
+    holds the most likely allowed action, for deterministic evaluation.
     """
 
     def __init__(self, unnormalized_log_prob: bool = True, role: str = "") -> None:
@@ -50,6 +58,9 @@ class CategoricalMixin:
 
         net_output, outputs = self.compute(inputs, role)
         log_probs = entry.to_log_probs(net_output)
+        mask = inputs.get("action_mask")
+        if mask is not None:
+            log_probs = mask_log_probs(log_probs, check_action_mask(mask, log_probs.shape[-1]))
         actions = categorical_sample(log_probs)
 
         taken_actions = inputs.get("taken_actions")
@@ -60,6 +71,8 @@ class CategoricalMixin:
             log_prob = categorical_log_prob(log_probs, index - entry.start if entry.start else index)
         if entry.start:
             actions = actions + entry.start
+        if not self.training:
+            outputs["mode_actions"] = categorical_mode(log_probs) + entry.start
 
         entry.last = log_probs
         outputs["net_output"] = net_output

@@ -98,6 +98,32 @@ def gaussian_sample(mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor
     return torch.addcmul(mean, std, noise), noise
 
 
+# ---------------------------------------------------------------- squashed (tanh) Gaussian
+
+LOG_TWO = math.log(2.0)
+SQUASH_LIMIT = 1.0 - 1e-6  # taken actions on a bound are read just inside it so atanh stays finite
+
+
+def tanh_log_abs_det(u: torch.Tensor) -> torch.Tensor:
+    """``log(1 - tanh(u)^2)`` computed stably as ``2 (log 2 - u - softplus(-2u))``: finite for saturated ``u``."""
+    return 2.0 * (LOG_TWO - u - torch.nn.functional.softplus(-2.0 * u))
+
+
+def squash(u: torch.Tensor, center: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
+    """``center + half_range * tanh(u)``: maps the real line into ``(low, high)``."""
+    return torch.addcmul(center, half_range, torch.tanh(u))
+
+
+def unsquash(actions: torch.Tensor, center: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
+    """Pre-squash value ``atanh((actions - center) / half_range)``; actions on a bound are moved just inside."""
+    return torch.atanh(((actions - center) / half_range).clamp(-SQUASH_LIMIT, SQUASH_LIMIT))
+
+
+def squashed_gaussian_correction(u: torch.Tensor, log_half_range: torch.Tensor) -> torch.Tensor:
+    """Per-dimension log-Jacobian of ``u -> center + half_range * tanh(u)``, to subtract from ``log N(u)``."""
+    return tanh_log_abs_det(u) + log_half_range
+
+
 # ---------------------------------------------------------------- categorical
 
 
@@ -121,6 +147,37 @@ def categorical_sample(log_probs: torch.Tensor) -> torch.Tensor:
 def categorical_log_prob(log_probs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Log-probability (batch, 1) of the int64 ``index`` (batch, 1) under normalised ``log_probs`` (batch, n)."""
     return log_probs.gather(-1, index)
+
+
+def check_action_mask(mask: torch.Tensor, width: int, chunks: tuple[int, ...] | None = None) -> torch.Tensor:
+    """``mask`` as bool (batch, width), after checking its shape and that no row (or chunk) masks everything.
+
+    Reading the "every action masked" condition synchronises with the device: it runs only when a mask
+    is given.
+
+    Raises:
+        ValueError: wrong shape, or a row (a component's chunk, for ``chunks``) with no allowed action.
+    """
+    if mask.ndim != 2 or mask.shape[-1] != width:
+        raise ValueError(f"inputs['action_mask'] must be (batch, {width}), got shape {tuple(mask.shape)}")
+    mask = mask.bool()
+    parts = mask.split(list(chunks), dim=-1) if chunks else (mask,)
+    for k, part in enumerate(parts):
+        empty = (~part.any(dim=-1)).nonzero().flatten().tolist()
+        if empty:
+            where = f" in component {k}" if chunks else ""
+            raise ValueError(f"inputs['action_mask'] masks every action{where} of rows {empty}: nothing to sample")
+    return mask
+
+
+def mask_log_probs(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Renormalised log-probabilities (batch, n) with masked (``False``) actions at ``-inf``."""
+    return torch.log_softmax(log_probs.masked_fill(~mask, -torch.inf), dim=-1)
+
+
+def categorical_mode(log_probs: torch.Tensor) -> torch.Tensor:
+    """Most likely index (batch, 1) int64 of normalised ``log_probs`` (batch, n)."""
+    return log_probs.argmax(dim=-1, keepdim=True)
 
 
 def categorical_entropy(log_probs: torch.Tensor) -> torch.Tensor:
@@ -195,6 +252,13 @@ def multicategorical_entropy(log_probs: MultiLogProbs) -> torch.Tensor:
     if isinstance(log_probs, torch.Tensor):
         return categorical_entropy(log_probs)
     return torch.stack([categorical_entropy(component) for component in log_probs], dim=-1)
+
+
+def multicategorical_mask(log_probs: MultiLogProbs, mask: torch.Tensor, nvec: tuple[int, ...]) -> MultiLogProbs:
+    """Per-component :func:`mask_log_probs` with ``mask`` (batch, sum(nvec)) split like the log-probabilities."""
+    if isinstance(log_probs, torch.Tensor):
+        return mask_log_probs(log_probs, mask.unflatten(-1, log_probs.shape[-2:]))
+    return tuple(mask_log_probs(c, m) for c, m in zip(log_probs, mask.split(list(nvec), dim=-1), strict=True))
 
 
 def multicategorical_mode(log_probs: MultiLogProbs) -> torch.Tensor:

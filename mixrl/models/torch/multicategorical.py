@@ -13,10 +13,12 @@ from mixrl.models.torch.distributions import (
     MultiLogProbs,
     categorical_log_probs_from_logits,
     categorical_log_probs_from_probs,
+    check_action_mask,
     get_reduction,
     multicategorical_entropy,
     multicategorical_log_prob,
     multicategorical_log_probs,
+    multicategorical_mask,
     multicategorical_mode,
     multicategorical_sample,
 )
@@ -77,6 +79,11 @@ class MultiCategoricalMixin:
     ``act`` returns ``(actions (batch, K) int64, log_prob, {"net_output": ..., ...})``. Actions of a space
     with ``start`` are shifted by it (``taken_actions`` are read the same way).
 
+    Action masking: ``inputs["action_mask"]`` (batch, sum(nvec)) bool, ``True`` = allowed, laid out like
+    ``net_output``. Masked actions are never sampled, their log-probability is ``-inf`` and the entropy
+    ignores them; a component with every action masked is a ``ValueError``. In eval mode
+    ``outputs["mode_actions"]`` (batch, K) holds each component's most likely allowed action.
+
     Raises:
         ValueError: the action space is not a gymnasium MultiDiscrete or Discrete, or ``reduction`` is unknown.
     """
@@ -108,6 +115,10 @@ class MultiCategoricalMixin:
 
         net_output, outputs = self.compute(inputs, role)
         log_probs = multicategorical_log_probs(net_output, entry.nvec, entry.to_log_probs)
+        mask = inputs.get("action_mask")
+        if mask is not None:
+            mask = check_action_mask(mask, net_output.shape[-1], entry.nvec)
+            log_probs = multicategorical_mask(log_probs, mask, entry.nvec)
         actions = multicategorical_sample(log_probs)
         start = _start_on(entry, actions.device)
 
@@ -119,6 +130,9 @@ class MultiCategoricalMixin:
             log_prob = multicategorical_log_prob(log_probs, index if start is None else index - start)
         if start is not None:
             actions = actions + start
+        if not self.training:
+            mode = multicategorical_mode(log_probs)
+            outputs["mode_actions"] = mode if start is None else mode + start
 
         entry.last = log_probs
         outputs["net_output"] = net_output

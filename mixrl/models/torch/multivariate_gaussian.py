@@ -43,7 +43,7 @@ class MultivariateGaussianMixin:
         settings = gaussian_settings(
             self, "MultivariateGaussianMixin", clip_actions, clip_log_std, min_log_std, max_log_std
         )
-        _roles.register(self, MultivariateGaussianMixin, role, reduce=REDUCTIONS["sum"], **settings)
+        _roles.register(self, MultivariateGaussianMixin, role, reduce=REDUCTIONS["sum"], squash=False, **settings)
 
     def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``."""
