@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def action_bounds(model: Any, clip_actions: bool, mixin: str) -> tuple[np.ndarray, np.ndarray] | None:
+def action_bounds(
+    model: Any, clip_actions: bool, mixin: str, option: str = "clip_actions"
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Flat ``(low, high)`` float32 NumPy arrays of the model's Box action space, or ``None`` when not clipping.
 
     NumPy (not device) arrays: they become constants of the compiled act, at no per-call cost.
@@ -23,8 +25,8 @@ def action_bounds(model: Any, clip_actions: bool, mixin: str) -> tuple[np.ndarra
     space = model.action_space
     if not isinstance(space, gymnasium.spaces.Box):
         raise ValueError(
-            f"{mixin}(clip_actions=True) needs a gymnasium Box action space to read bounds from, "
-            f"got {type(space).__name__}: pass a Box or clip_actions=False"
+            f"{mixin}({option}=True) needs a gymnasium Box action space to read bounds from, "
+            f"got {type(space).__name__}: pass a Box or {option}=False"
         )
     low = np.asarray(space.low, dtype=np.float32).reshape(-1)
     high = np.asarray(space.high, dtype=np.float32).reshape(-1)
@@ -35,3 +37,16 @@ def clip_to_bounds(entry: Any, actions: jax.Array) -> jax.Array:
     """Clamp ``actions`` (batch, A) element-wise to ``entry.bounds``."""
     low, high = entry.bounds
     return jnp.clip(actions, low, high)
+
+
+def squash_bounds(model: Any, mixin: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(center, half_range, log(half_range))`` (A,) NumPy constants of the Box action space, for tanh squashing.
+
+    Raises:
+        ValueError: the action space is not a gymnasium Box, or a bound is infinite.
+    """
+    low, high = action_bounds(model, True, mixin, option="squash")
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise ValueError(f"{mixin}(squash=True) needs finite Box bounds, got low={low.tolist()} high={high.tolist()}")
+    half_range = (high - low) / 2
+    return (high + low) / 2, half_range, np.log(half_range)

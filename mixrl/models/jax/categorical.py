@@ -15,6 +15,7 @@ from mixrl.models.jax.distributions import (
     categorical_log_prob,
     categorical_log_probs_from_logits,
     categorical_log_probs_from_probs,
+    categorical_mode,
     categorical_sample,
 )
 
@@ -29,7 +30,8 @@ class CategoricalMixin:
 
     ``act`` returns ``(actions (batch, 1) int32, log_prob (batch, 1), outputs)`` with
     ``outputs["net_output"]`` and ``outputs["stddev"]``, a NaN (batch, 1) placeholder kept only for shape
-    compatibility (use ``get_entropy(outputs["net_output"])``). Actions of a ``Discrete(n, start=s)`` space
+    compatibility (use ``get_entropy(outputs["net_output"])``), and ``outputs["mode_actions"]`` (batch, 1),
+    the most likely action, for deterministic evaluation. Actions of a ``Discrete(n, start=s)`` space
     are ``s .. s + n - 1``.
     """
 
@@ -95,5 +97,6 @@ def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> t
 
     outputs = dict(outputs)
     outputs["net_output"] = net_output
+    outputs["mode_actions"] = categorical_mode(log_probs) + entry.start
     outputs["stddev"] = jnp.full((net_output.shape[0], 1), jnp.nan, dtype=net_output.dtype)
     return actions, log_prob, outputs

@@ -107,6 +107,32 @@ def gaussian_sample(key: jax.Array, mean: jax.Array, std: jax.Array) -> tuple[ja
 # ---------------------------------------------------------------- multivariate Gaussian (diagonal scale_tril)
 
 
+# ---------------------------------------------------------------- squashed (tanh) Gaussian
+
+LOG_TWO = math.log(2.0)
+SQUASH_LIMIT = 1.0 - 1e-6  # taken actions on a bound are read just inside it so atanh stays finite
+
+
+def tanh_log_abs_det(u: jax.Array) -> jax.Array:
+    """``log(1 - tanh(u)^2)`` computed stably as ``2 (log 2 - u - softplus(-2u))``: finite for saturated ``u``."""
+    return 2.0 * (LOG_TWO - u - jax.nn.softplus(-2.0 * u))
+
+
+def squash(u: jax.Array, center: jax.Array, half_range: jax.Array) -> jax.Array:
+    """``center + half_range * tanh(u)``: maps the real line into ``(low, high)``."""
+    return center + half_range * jnp.tanh(u)
+
+
+def unsquash(actions: jax.Array, center: jax.Array, half_range: jax.Array) -> jax.Array:
+    """Pre-squash value ``atanh((actions - center) / half_range)``; actions on a bound are moved just inside."""
+    return jnp.arctanh(jnp.clip((actions - center) / half_range, -SQUASH_LIMIT, SQUASH_LIMIT))
+
+
+def squashed_gaussian_correction(u: jax.Array, log_half_range: jax.Array) -> jax.Array:
+    """Per-dimension log-Jacobian of ``u -> center + half_range * tanh(u)``, to subtract from ``log N(u)``."""
+    return tanh_log_abs_det(u) + log_half_range
+
+
 def multivariate_gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
     """Log-density (batch, 1) of ``x`` under ``MultivariateNormal(mean, scale_tril=diag(exp(log_std)))``.
 
@@ -152,6 +178,11 @@ def categorical_sample(key: jax.Array, log_probs: jax.Array) -> jax.Array:
 def categorical_log_prob(log_probs: jax.Array, index: jax.Array) -> jax.Array:
     """Log-probability (batch, 1) of the integer ``index`` (batch, 1) under normalised ``log_probs`` (batch, n)."""
     return jnp.take_along_axis(log_probs, index, axis=-1)
+
+
+def categorical_mode(log_probs: jax.Array) -> jax.Array:
+    """Most likely index (batch, 1) int32 of normalised ``log_probs`` (batch, n)."""
+    return jnp.argmax(log_probs, axis=-1, keepdims=True).astype(jnp.int32)
 
 
 def categorical_entropy(log_probs: jax.Array) -> jax.Array:

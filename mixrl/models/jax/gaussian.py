@@ -9,13 +9,16 @@ import jax
 import jax.numpy as jnp
 
 from mixrl.models.jax import _act
-from mixrl.models.jax._clip import action_bounds, clip_to_bounds
+from mixrl.models.jax._clip import action_bounds, clip_to_bounds, squash_bounds
 from mixrl.models.jax.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
     gaussian_log_prob_of_noise,
     gaussian_sample,
     get_reduction,
+    squash,
+    squashed_gaussian_correction,
+    unsquash,
 )
 
 
@@ -33,6 +36,10 @@ class GaussianMixin:
         reduction: how per-dimension log-probabilities are reduced over the last axis:
             ``"sum"`` (batch, 1), ``"mean"``, ``"prod"`` or ``"none"`` (batch, num_actions).
         role: role these settings belong to.
+        squash: (keyword-only) bounded actions ``center + half_range * tanh(u)`` with ``u ~ Normal(mean, std)``
+            and ``center``/``half_range`` from the Box bounds; the log-probability subtracts the stable tanh
+            log-det on ``u`` and the log of the rescale per dimension, before the reduction.
+            ``outputs["mean_actions"]`` is the squashed mean; ``get_entropy`` is that of ``u``'s Gaussian.
 
     ``act`` returns ``(actions (batch, A), log_prob, outputs)`` with ``outputs["mean_actions"]`` (batch, A),
     ``outputs["log_std"]`` (clamped, shaped as returned by ``__call__``) and ``outputs["stddev"]``.
@@ -46,6 +53,8 @@ class GaussianMixin:
         max_log_std: float = 2,
         reduction: Literal["mean", "sum", "prod", "none"] = "sum",
         role: str = "",
+        *,
+        squash: bool = False,
     ) -> None:
         _act.register(
             self,
@@ -57,6 +66,8 @@ class GaussianMixin:
             min_log_std=float(min_log_std),
             max_log_std=float(max_log_std),
             reduce=get_reduction(reduction),
+            squash=bool(squash),
+            squash_bounds=squash_bounds(self, "GaussianMixin") if squash else None,
             stochastic=True,
             finish=_finish,
         )
@@ -97,6 +108,8 @@ def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> t
     if entry.clip_log_std:
         log_std = jnp.clip(log_std, entry.min_log_std, entry.max_log_std)
     stddev = jnp.exp(log_std)
+    if entry.squash:
+        return _finish_squashed(entry, inputs, key, mean_actions, log_std, stddev, outputs)
     actions, noise = gaussian_sample(key, mean_actions, stddev)
     if entry.clip_actions:
         actions = clip_to_bounds(entry, actions)
@@ -111,6 +124,24 @@ def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> t
 
     outputs = dict(outputs)
     outputs["mean_actions"] = mean_actions
+    outputs["log_std"] = log_std
+    outputs["stddev"] = stddev
+    return actions, entry.reduce(log_prob), outputs
+
+
+def _finish_squashed(entry: Any, inputs: dict, key: jax.Array, mean_actions, log_std, stddev, outputs) -> tuple:
+    """The ``squash=True`` branch of :func:`_finish`: log-prob through the change of variables."""
+    center, half_range, log_half_range = entry.squash_bounds
+    u, noise = gaussian_sample(key, mean_actions, stddev)
+    actions = squash(u, center, half_range)
+    taken_actions = inputs.get("taken_actions")
+    if taken_actions is None:
+        log_prob = gaussian_log_prob_of_noise(noise, log_std) - squashed_gaussian_correction(u, log_half_range)
+    else:
+        u = unsquash(taken_actions, center, half_range)
+        log_prob = gaussian_log_prob(mean_actions, log_std, u) - squashed_gaussian_correction(u, log_half_range)
+    outputs = dict(outputs)
+    outputs["mean_actions"] = squash(mean_actions, center, half_range)
     outputs["log_std"] = log_std
     outputs["stddev"] = stddev
     return actions, entry.reduce(log_prob), outputs

@@ -18,6 +18,7 @@ from mixrl.models.jax.distributions import (
     multicategorical_entropy,
     multicategorical_log_prob,
     multicategorical_log_probs,
+    multicategorical_mode,
     multicategorical_sample,
 )
 
@@ -114,5 +115,7 @@ def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> t
 
     outputs = dict(outputs)
     outputs["net_output"] = net_output
+    mode = multicategorical_mode(log_probs)
+    outputs["mode_actions"] = mode if entry.start is None else mode + entry.start
     outputs["stddev"] = jnp.full((net_output.shape[0], 1), jnp.nan, dtype=net_output.dtype)
     return actions, entry.reduce(log_prob), outputs
