@@ -269,9 +269,31 @@ class Model(nn.Module):
         name_map: Mapping[str, str] = {},
         auto_mapping: bool = True,
         verbose: bool = False,
+        *,
+        dry_run: bool = False,
+        allow_pickle: bool = False,
     ) -> bool:
-        """Import an external checkpoint. Not available for JAX models yet."""
-        raise NotImplementedError("Model.migrate is not implemented for JAX models yet")
+        """Import torch weights (state dict, SB3 .zip, rl_games .pth, .pt/.safetensors, Flax msgpack) into params.
+
+        Same rules as the torch model's ``migrate``: all or nothing, ``""`` in ``name_map`` skips a leaf,
+        ``dry_run`` only reports. Linear weights become Dense kernels (transposed), Conv weights HWIO.
+        """
+        from mixrl.utils.checkpoints.flax_migrate import migrate_params
+
+        ok, params = migrate_params(
+            self.state_dict.params,
+            state_dict,
+            path,
+            name_map,
+            auto_mapping,
+            verbose,
+            dry_run=dry_run,
+            allow_pickle=allow_pickle,
+        )
+        if ok and not dry_run:
+            self.state_dict = self.state_dict.replace(params=jax.device_put(params, self.device))
+            self.set_mode("eval")
+        return ok
 
     # ------------------------------------------------------------------ parameter updates
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -13,7 +11,7 @@ import torch
 
 from mixrl._config import config
 from mixrl.models import _roles
-from mixrl.utils.io import atomic_write
+from mixrl.models.torch._checkpoint import write_state_dict
 from mixrl.utils.spaces.torch import (
     compute_space_size,
     convert_gym_space,
@@ -261,13 +259,15 @@ class Model(torch.nn.Module):
     def save(self, path: str | os.PathLike, state_dict: Mapping[str, Any] | None = None) -> None:
         """Save ``state_dict`` (default: the model's) to ``path`` atomically: a crash never leaves a partial file.
 
+        A ``.safetensors`` path writes the safetensors format (tensors only); any other path a ``torch.save`` file.
+
         A model built by the model instantiators also gets its resolved description written beside the
         weights, as the YAML sidecar ``<path>.model.yaml`` (``policy.pt`` -> ``policy.pt.model.yaml``,
         written atomically after the weights), so
         ``mixrl.utils.model_instantiators.torch.load_model(path)`` rebuilds the model from the checkpoint.
         """
         state = self.state_dict() if state_dict is None else state_dict
-        atomic_write(path, lambda file: torch.save(dict(state), file))
+        write_state_dict(path, state)
         description = self.__dict__.get("_mixrl_description")
         if description is not None:
             from mixrl.utils.model_instantiators._sidecar import write_sidecar
@@ -277,18 +277,27 @@ class Model(torch.nn.Module):
     def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
         """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.
 
+        A seed-era checkpoint of an instantiated model (``net.N.*``, ``mean_net.*``, ``value_net.*`` and
+        ``log_std_parameter`` names, skrl 1.1-style classes) is recognised and its entries are renamed to
+        the current layout (``net_container.N.*``, ``<role>_layer.*``) by order and shape.
+
         Args:
-            path: checkpoint file.
+            path: checkpoint file: ``.safetensors``, or a ``torch.save`` file with any other extension.
             strict: the checkpoint must hold exactly the model's entries.
             weights_only: refuse anything but tensors and plain containers (never runs code from the
-                file). Pass ``False`` only for files from a source you trust.
+                file). Pass ``False`` only for files from a source you trust. (Safetensors files hold
+                tensors only.)
 
         Raises:
-            ValueError: the file is not a torch checkpoint, holds other objects than tensors, or its
-                entries do not match the model (missing, unexpected or differently shaped); the model
-                is left unchanged.
+            ValueError: the file is truncated or corrupted, its content is not the format its extension
+                says, it holds other objects than tensors, or its entries do not match the model
+                (missing, unexpected or differently shaped); the model is left unchanged.
         """
+        from mixrl.utils.checkpoints.seed_layout import adapt_seed_layout
+
         state = _read_checkpoint(path, self.device, weights_only)
+        own = self.state_dict()
+        state = adapt_seed_layout(state, own, _roles.registered_roles(self), source=os.fspath(path))
         self._check_state_dict(state, strict, source=os.fspath(path))
         self.load_state_dict(state, strict=strict)
         self.eval()
@@ -318,9 +327,102 @@ class Model(torch.nn.Module):
         name_map: Mapping[str, str] = {},
         auto_mapping: bool = True,
         verbose: bool = False,
+        *,
+        dry_run: bool = False,
+        allow_pickle: bool = False,
     ) -> bool:
-        """Import an external (rl_games / stable-baselines3) checkpoint. Not available yet."""
-        raise NotImplementedError("Model.migrate is not implemented yet")
+        """Import the weights of an external model (rl_games, stable-baselines3, any state dict, Flax).
+
+        Every current entry (in ``state_dict()`` order) is matched to one external entry: the one
+        ``name_map`` gives (``map:``; ``""``/``None`` skips the entry on purpose, ``skip:``), else, with
+        ``auto_mapping``, the external entry of the same name and shape or every one of the same shape
+        and kind (``weight``/``bias``/other) (``auto:``). Several candidates log ``Ambiguous match for
+        ...``, none ``Missing match for ...``, one external entry claimed twice ``Multiple use of ...``.
+        The final storage device is the model's.
+
+        The migration is all or nothing: when it fails (any warning above), **nothing** is loaded and the
+        model is unchanged (skrl loads the unambiguous part and the last ambiguous candidate). To import
+        part of a model, skip the other entries explicitly with ``name_map={"name": ""}``; to see the
+        matches without touching the model, pass ``dry_run=True``.
+
+        Args:
+            state_dict: external names to tensors (or a Flax parameter tree); exclusive with ``path``.
+            path: checkpoint file, identified from its content: a stable-baselines3 ``.zip`` (its
+                ``policy.pth``), an rl_games checkpoint (its ``checkpoint["model"]``), a ``torch.save`` or
+                ``.safetensors`` state dict, or Flax msgpack parameters (e.g. a mixrl JAX model's
+                ``save``: converted layer by layer, kernels transposed, when the architectures pair).
+            name_map: current name -> external name; ``""`` or ``None`` skips the entry.
+            auto_mapping: match entries not in ``name_map`` by name, shape and kind.
+            verbose: log both entry listings and every match (``mixrl.logger``, INFO).
+            dry_run: report (log and return the result) without loading anything.
+            allow_pickle: unpickle arbitrary objects from torch files. Can run code from the file:
+                only for files you trust. By default only tensors and plain data are read.
+
+        Returns:
+            True iff every current entry was matched exactly once (or skipped) and no external entry
+            was used twice; then the matches are loaded (unless ``dry_run``) and the model is in eval mode.
+
+        Raises:
+            ValueError: both or neither of ``state_dict``/``path``; a file whose type cannot be identified,
+                or that is truncated, corrupted or holds non-tensor objects (without ``allow_pickle``).
+
+        Example (the seed's rl_games Cartpole checkpoint, whose layout is ambiguous without a map)::
+
+            ok = policy.migrate(path="runs/Cartpole/nn/Cartpole.pth", name_map={
+                "log_std_parameter": "a2c_network.sigma",
+                "net.0.bias": "a2c_network.actor_mlp.0.bias",
+                "net.2.bias": "a2c_network.actor_mlp.2.bias",
+                "net.4.weight": "a2c_network.mu.weight",
+                "net.4.bias": "a2c_network.mu.bias",
+            })
+        """
+        from mixrl.models.torch._migrate import migrate_model
+
+        return migrate_model(self, state_dict, path, name_map, auto_mapping, verbose, dry_run, allow_pickle)
+
+    def export(
+        self,
+        path: str | os.PathLike,
+        format: Literal["onnx", "torchscript"] = "onnx",
+        role: str = "policy",
+        deterministic: bool = True,
+        *,
+        example_inputs: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        dynamo: bool = False,
+    ) -> None:
+        """Write the deterministic policy of ``role`` as a self-contained inference file, atomically.
+
+        The file computes ``compute`` (with any preprocessing the model owns, e.g. an
+        ``ObservationNormalizer``) in eval mode, then the deterministic head: the mean (Gaussian,
+        MultivariateGaussian; tanh-rescaled with ``squash``, else clipped with ``clip_actions``), the
+        argmax plus the space's ``start`` (Categorical (batch, 1), MultiCategorical (batch, K), int64),
+        or the output (Deterministic, clipped with ``clip_actions``). Action masks are not an input.
+        The model's modes are restored afterwards.
+
+        Inputs and outputs (ONNX names; TorchScript ``forward`` takes them in this order), batch dynamic:
+        ``observations`` (batch, occupied size of the observation space) -> ``actions``; recurrent models
+        also take ``rnn_state_0..k`` (D*num_layers, batch, H), ordered as ``get_specification()``, and
+        return ``next_rnn_state_0..k`` (one step per call; zero the states of finished episodes).
+
+        Args:
+            path: destination file (e.g. ``policy.onnx``, ``policy.pt``).
+            format: ``"onnx"`` (run with onnxruntime; needs ``pip install 'mixrl[export]'`` to run and,
+                with ``dynamo=True``, to export) or ``"torchscript"`` (``torch.jit.load``).
+            role: the role to export; any role on a single-role model.
+            deterministic: must be True (sampling is not exported).
+            example_inputs: ``observations`` or ``(observations, *rnn_states)`` to trace with; default: a
+                sample of the observation space (and zero states).
+            dynamo: ONNX only. ``False``: PyTorch's TorchScript-based exporter (fast, the same trace as
+                ``"torchscript"``; deprecated by PyTorch). ``True``: its ``torch.export``-based exporter
+                (needs onnxscript; a few seconds per model).
+
+        Raises:
+            ValueError: unknown ``format`` or role.
+            NotImplementedError: ``deterministic=False``, or a mixin without deterministic head (Tabular).
+        """
+        from mixrl.models.torch.export import export_model
+
+        export_model(self, path, format, role, deterministic, example_inputs=example_inputs, dynamo=dynamo)
 
     # ------------------------------------------------------------------ parameter updates
 
@@ -414,20 +516,7 @@ def _matched_tensors(own, other, kind: str) -> list[tuple[torch.Tensor, torch.Te
 
 
 def _read_checkpoint(path: str | os.PathLike, device: torch.device, weights_only: bool) -> Mapping[str, Any]:
-    """Read a ``torch.save`` file as a state dict, turning every failure into a ``ValueError`` that names the file."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=weights_only)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{os.fspath(path)}: refusing to load objects other than tensors and plain containers "
-            f"(weights_only=True); pass weights_only=False only for a file you trust. Detail: {error}"
-        ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(
-            f"{os.fspath(path)}: not a readable torch checkpoint (truncated or corrupted?): {error}"
-        ) from None
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{os.fspath(path)}: expected a state dict (names to tensors), got {type(state).__name__}")
-    return state
+    """Read a ``.pt``/``.safetensors`` state dict; every failure is a ``ValueError`` that names the file."""
+    from mixrl.models.torch._checkpoint import read_state_dict
+
+    return read_state_dict(path, device, weights_only)

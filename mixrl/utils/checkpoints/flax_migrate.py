@@ -1,0 +1,139 @@
+"""``migrate`` for JAX/Flax models: import a torch state dict or checkpoint file into a Flax parameter tree.
+
+The Flax parameters are seen in torch layout (``Dense_0/kernel`` (in, out) as ``Dense_0.weight`` (out, in),
+``net_container/layers_0/kernel`` as ``net_container.0.weight``; :mod:`._layout`), and then:
+
+* a plain state dict (given, a ``torch.save``/``.safetensors`` file or Flax msgpack) with as many entries
+  as the model, without ``name_map``, is taken for the same architecture and converted layer by layer
+  (names where equal, else definition order, shapes checked: :func:`torch_to_flax`);
+* otherwise (a stable-baselines3 or rl_games file, another architecture, an explicit ``name_map``) the
+  torch model's algorithm applies to the view: ``name_map``, auto-mapping by shape and kind, the same
+  warnings, and nothing is changed unless every entry is matched exactly once (or skipped).
+
+``name_map`` keys may be view names (``Dense_0.weight``) or Flax leaf paths (``Dense_0/kernel``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mixrl._logging import logger
+from mixrl.models.torch._migrate import check_sources, log_listing, log_plan, plan_migration
+from mixrl.utils.checkpoints._layout import FlaxLeaf, flax_slash_path, natural_key, pair_entries
+from mixrl.utils.checkpoints.sources import read_migration_source
+from mixrl.utils.checkpoints.torch_flax import (
+    flax_leaves,
+    is_flax_tree,
+    replace_leaves,
+    split_params,
+    tensor_to_numpy,
+    to_flax_layout,
+    torch_view,
+)
+
+
+def migrate_params(
+    params: Mapping[str, Any],
+    state_dict: Mapping[str, Any] | None = None,
+    path: str | os.PathLike | None = None,
+    name_map: Mapping[str, str | None] = {},
+    auto_mapping: bool = True,
+    verbose: bool = False,
+    *,
+    dry_run: bool = False,
+    allow_pickle: bool = False,
+) -> tuple[bool, Any]:
+    """Import a torch state dict (or a checkpoint file) into a copy of the Flax parameters ``params``.
+
+    Args:
+        params: the model's parameters, ``model.state_dict.params`` (``{"params": {...}}``) or a bare tree.
+        state_dict: names to tensors/arrays in torch layout (or a Flax tree); exclusive with ``path``.
+        path: a stable-baselines3 ``.zip``, an rl_games ``.pth``, a torch/safetensors state dict or Flax msgpack.
+        name_map: view name (``Dense_0.weight``) or Flax path (``Dense_0/kernel``) -> source name;
+            ``""``/``None`` keeps that leaf as it is, on purpose.
+        auto_mapping: match the remaining leaves automatically (layer by layer, or by shape and kind).
+        verbose: log the entries of both sides and every match.
+        dry_run: only report (logged like a migration; the caller does not apply the result).
+        allow_pickle: unpickle arbitrary objects from torch files (trusted files only).
+
+    Returns:
+        ``(ok, new_params)``: ``new_params`` has the structure, dtypes and the untouched leaves of
+        ``params``; when ``ok`` is False it is ``params`` itself (nothing to apply).
+
+    Raises:
+        ValueError: both or neither of ``state_dict``/``path``, an unreadable/unidentified file, or two
+            Flax leaves with the same torch-style name.
+    """
+    import jax.numpy as jnp
+
+    check_sources(state_dict, path)
+    if path is not None:
+        source = read_migration_source(path, allow_pickle=allow_pickle)
+        kind, entries = source.kind, source.entries
+    else:
+        kind, entries = ("flax", state_dict) if is_flax_tree(state_dict) else ("state_dict", state_dict)
+    if kind == "flax":
+        entries = torch_view(entries)
+    arrays = {name: _as_numpy(value) for name, value in entries.items()}
+    inner, rebuild = split_params(params)
+    leaves = sorted(flax_leaves(inner), key=lambda item: _listing_key(item[0]))
+    view = {leaf.view_name: (leaf, value) for leaf, value in leaves}
+    if len(view) != len(leaves):
+        names = [leaf.view_name for leaf, _ in leaves]
+        raise ValueError(f"Flax leaves share torch-style names: {sorted({n for n in names if names.count(n) > 1})}")
+    current = {name: leaf.torch_shape for name, (leaf, _) in view.items()}
+    available = {name: tuple(array.shape) for name, array in arrays.items()}
+    if verbose:
+        log_listing(current, available)
+    matches = None
+    if auto_mapping and not name_map and kind in ("state_dict", "flax") and len(arrays) == len(view):
+        matches = _layer_by_layer(available, [leaf for leaf, _ in leaves], verbose)
+    if matches is None:
+        plan = plan_migration(current, available, _view_names(name_map, [leaf for leaf, _ in leaves]), auto_mapping)
+        log_plan(plan, verbose, dry_run)
+        if not plan.ok:
+            return False, params
+        matches = plan.matches
+    new = {}
+    for name, source_name in matches.items():
+        leaf, template = view[name]
+        new[leaf.path] = jnp.asarray(to_flax_layout(arrays[source_name], leaf), dtype=jnp.result_type(template))
+    return True, rebuild(replace_leaves(inner, new))
+
+
+def _layer_by_layer(available: dict[str, tuple], leaves: list[FlaxLeaf], verbose: bool) -> dict[str, str] | None:
+    """View name -> source name when the source pairs with the leaves layer by layer, else ``None``."""
+    try:
+        pairs = pair_entries(list(available.items()), leaves)
+    except ValueError as error:
+        if verbose:
+            logger.info(f"Not the same architecture layer by layer ({error}); matching by shape and kind")
+        return None
+    by_path = {leaf.path: leaf for leaf in leaves}
+    matches = {by_path[path].view_name: name for name, path in pairs.items()}
+    if verbose:
+        logger.info("Migration")
+        for name, source_name in matches.items():
+            logger.info(f"  |-- auto: {name} <- {source_name}")
+    return matches
+
+
+def _listing_key(leaf: FlaxLeaf) -> tuple:
+    """Natural path order, a layer's kernel before its bias (JAX returns trees with sorted keys)."""
+    return (natural_key(leaf.path[:-1]), {"kernel": 0, "scale": 0, "embedding": 0, "bias": 1}.get(leaf.path[-1], 2))
+
+
+def _view_names(name_map: Mapping[str, str | None], leaves: list[FlaxLeaf]) -> dict[str, str | None]:
+    """``name_map`` with Flax-path keys (``Dense_0/kernel``) replaced by their view names (``Dense_0.weight``)."""
+    by_path = {flax_slash_path(leaf.path): leaf.view_name for leaf in leaves}
+    return {by_path.get(key, key): value for key, value in name_map.items()}
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    import torch
+
+    return tensor_to_numpy(value) if isinstance(value, torch.Tensor) else np.asarray(value)
