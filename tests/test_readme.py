@@ -14,6 +14,8 @@ def test_readme_block_runs(source):
     """The block executes without error in a fresh namespace."""
     if "mixrl.models.jax" in source or "model_instantiators.jax" in source:
         pytest.importorskip("flax")
+    if "onnxruntime" in source:
+        pytest.importorskip("onnxruntime")
     if "stable_baselines3" in source:
         pytest.importorskip("stable_baselines3")
     exec(compile(source, str(README), "exec"), {"__name__": "readme"})

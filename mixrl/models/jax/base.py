@@ -218,8 +218,9 @@ class Model(nn.Module):
     @nn.nowrap
     def _reinitialize(self, method_name: str, args: tuple, kwargs: dict, names: tuple[str, ...] | None) -> None:
         initializer = _params.resolve_initializer(method_name, args, kwargs)
-        params = _params.reinitialize(self.state_dict.params, initializer, _act.split_key(self), names)
-        self.state_dict = self.state_dict.replace(params=params)
+        variables = dict(self.state_dict.params)  # only the "params" collection: statistics stay as they are
+        variables["params"] = _params.reinitialize(variables["params"], initializer, _act.split_key(self), names)
+        self.state_dict = self.state_dict.replace(params=variables)
 
     # ------------------------------------------------------------------ specification, mode
 

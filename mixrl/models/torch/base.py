@@ -218,9 +218,14 @@ class Model(torch.nn.Module):
         if isinstance(role, str) and len(registered) > 1:
             roles = registered
         inputs = dict(inputs) if inputs else self._sample_inputs()
-        with torch.no_grad():
-            for name in roles:
-                self.compute(inputs, name)
+        training = self.training
+        self.train(False)  # a sample must not feed running statistics (e.g. an in-model normaliser)
+        try:
+            with torch.no_grad():
+                for name in roles:
+                    self.compute(inputs, name)
+        finally:
+            self.train(training)
 
     def _sample_inputs(self) -> dict[str, Any]:
         """One sample of each space; recurrent models get one whole sequence and zero states."""
@@ -394,10 +399,10 @@ class Model(torch.nn.Module):
 
         The file computes ``compute`` (with any preprocessing the model owns, e.g. an
         ``ObservationNormalizer``) in eval mode, then the deterministic head: the mean (Gaussian,
-        MultivariateGaussian; tanh-rescaled with ``squash``, else clipped with ``clip_actions``), the
-        argmax plus the space's ``start`` (Categorical (batch, 1), MultiCategorical (batch, K), int64),
-        or the output (Deterministic, clipped with ``clip_actions``). Action masks are not an input.
-        The model's modes are restored afterwards.
+        MultivariateGaussian; tanh-rescaled with ``squash``, else clipped with ``clip_actions``), the mean
+        action (Beta), the argmax plus the space's ``start`` (Categorical (batch, 1), MultiCategorical
+        (batch, K), int64), or the output (Deterministic, clipped with ``clip_actions``). Action masks are
+        not an input. The model's modes (and running statistics) are left as they were.
 
         Inputs and outputs (ONNX names; TorchScript ``forward`` takes them in this order), batch dynamic:
         ``observations`` (batch, occupied size of the observation space) -> ``actions``; recurrent models
@@ -419,6 +424,7 @@ class Model(torch.nn.Module):
         Raises:
             ValueError: unknown ``format`` or role.
             NotImplementedError: ``deterministic=False``, or a mixin without deterministic head (Tabular).
+            ImportError: ``dynamo=True`` without onnxscript.
         """
         from mixrl.models.torch.export import export_model
 

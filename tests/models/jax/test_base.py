@@ -362,12 +362,9 @@ class TestSeedHelpers:
         assert model._get_space_size(gymnasium.spaces.Discrete(4), number_of_elements=False) == 1
         assert model._get_space_size(gymnasium.spaces.MultiDiscrete([5, 3, 2]), number_of_elements=False) == 3
 
-    def test_specification_and_migrate(self):
-        """get_specification() is {}; migrate is not available for JAX models yet."""
-        model = Model(1, 1)
-        assert model.get_specification() == {}
-        with pytest.raises(NotImplementedError):
-            model.migrate(path="x.pt")
+    def test_specification(self):
+        """get_specification() is {} for a plain model."""
+        assert Model(1, 1).get_specification() == {}
 
 
 class TestImport:
