@@ -9,6 +9,7 @@ except ImportError as error:  # pragma: no cover - exercised only without jax/fl
     ) from error
 
 from mixrl.models.jax.base import Model, StateDict
+from mixrl.models.jax.beta import BetaMixin
 from mixrl.models.jax.categorical import CategoricalMixin
 from mixrl.models.jax.deterministic import DeterministicMixin
 from mixrl.models.jax.gaussian import GaussianMixin
@@ -16,6 +17,7 @@ from mixrl.models.jax.multicategorical import MultiCategoricalMixin
 from mixrl.models.jax.multivariate_gaussian import MultivariateGaussianMixin
 
 __all__ = [
+    "BetaMixin",
     "Model",
     "StateDict",
     "CategoricalMixin",

@@ -257,3 +257,103 @@ def multicategorical_entropy(log_probs: Sequence[jax.Array]) -> jax.Array:
 def multicategorical_mode(log_probs: Sequence[jax.Array]) -> jax.Array:
     """Most likely index of each component: int32 (batch, K)."""
     return jnp.stack([jnp.argmax(lp, axis=-1) for lp in log_probs], axis=-1).astype(jnp.int32)
+
+
+# ---------------------------------------------------------------- Beta (on [0, 1]; the mixin adds the Box rescale)
+
+
+def _log_beta_function(alpha: jax.Array, beta: jax.Array) -> jax.Array:
+    """``log B(alpha, beta) = lgamma(alpha) + lgamma(beta) - lgamma(alpha + beta)``."""
+    return jax.lax.lgamma(alpha) + jax.lax.lgamma(beta) - jax.lax.lgamma(alpha + beta)
+
+
+@jax.custom_jvp
+def _standard_gamma(key: jax.Array, concentration: jax.Array) -> jax.Array:
+    """``jax.random.gamma`` with its implicit reparameterisation gradient computed element-wise in one vectorised
+    op (JAX's own rule runs a sequential per-element loop on CPU, ~10x slower)."""
+    return jax.random.gamma(key, concentration, dtype=concentration.dtype)
+
+
+@_standard_gamma.defjvp
+def _standard_gamma_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    key, concentration = primals
+    sample = _standard_gamma(key, concentration)
+    return sample, tangents[1] * jax.lax.random_gamma_grad(concentration, sample)
+
+
+def _log_standard_gamma(key: jax.Array, concentration: jax.Array) -> jax.Array:
+    """Reparameterised ``log g`` with ``g ~ Gamma(concentration, 1)``, finite even for tiny concentrations.
+
+    Uses ``Gamma(c) = Gamma(c + 1) * U^(1/c)`` with ``U ~ Uniform(0, 1]``: a float32 draw of ``Gamma(c)`` itself
+    underflows for ``c << 1``. Same construction as the torch backend.
+    """
+    key_gamma, key_uniform = jax.random.split(key)
+    uniform = 1.0 - jax.random.uniform(key_uniform, concentration.shape, concentration.dtype)  # (0, 1]
+    return jnp.log(_standard_gamma(key_gamma, concentration + 1.0)) + jnp.log(uniform) / concentration
+
+
+def beta_sample(key: jax.Array, alpha: jax.Array, beta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised ``x ~ Beta(alpha, beta)`` on ``[0, 1]`` (differentiable in ``alpha`` and ``beta``).
+
+    ``x = sigmoid(log g_a - log g_b)`` with ``g_a ~ Gamma(alpha)``, ``g_b ~ Gamma(beta)``, drawn in log space.
+
+    Args:
+        key: PRNG key.
+        alpha: (batch, A) positive concentrations.
+        beta: (batch, A) positive concentrations.
+
+    Returns:
+        ``(x, logit)``, both (batch, A); ``logit = log(x / (1 - x))`` is exact where ``x`` rounds to 0 or 1.
+    """
+    shape = jnp.broadcast_shapes(jnp.shape(alpha), jnp.shape(beta))
+    dtype = jnp.result_type(alpha, beta, float)
+    alpha, beta = jnp.broadcast_to(jnp.asarray(alpha, dtype), shape), jnp.broadcast_to(jnp.asarray(beta, dtype), shape)
+    key_alpha, key_beta = jax.random.split(key)
+    logit = _log_standard_gamma(key_alpha, alpha) - _log_standard_gamma(key_beta, beta)
+    return jax.nn.sigmoid(logit), logit
+
+
+def beta_log_prob(alpha: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
+    """Element-wise log-density of ``x`` under ``Beta(alpha, beta)``.
+
+    ``x`` is clipped into ``[eps, 1 - eps]`` (``eps`` of its dtype) so points on the bounds stay finite.
+
+    Args:
+        alpha: (batch, A).
+        beta: (batch, A).
+        x: (batch, A) in ``[0, 1]``.
+
+    Returns:
+        (batch, A): ``(alpha - 1) log x + (beta - 1) log(1 - x) - log B(alpha, beta)``.
+    """
+    x = jnp.asarray(x)
+    eps = jnp.finfo(jnp.result_type(x, float)).eps
+    x = jnp.clip(x, eps, 1.0 - eps)
+    return (alpha - 1.0) * jnp.log(x) + (beta - 1.0) * jnp.log1p(-x) - _log_beta_function(alpha, beta)
+
+
+def beta_log_prob_of_logit(alpha: jax.Array, beta: jax.Array, logit: jax.Array) -> jax.Array:
+    """Element-wise log-density of ``x = sigmoid(logit)`` (the sample of :func:`beta_sample`), without rounding ``x``.
+
+    Args:
+        alpha, beta, logit: (batch, A).
+
+    Returns:
+        (batch, A): same value as :func:`beta_log_prob` at ``x``, finite for every finite ``logit``.
+    """
+    log_x = jax.nn.log_sigmoid(logit)
+    log_one_minus_x = jax.nn.log_sigmoid(-logit)
+    return (alpha - 1.0) * log_x + (beta - 1.0) * log_one_minus_x - _log_beta_function(alpha, beta)
+
+
+def beta_entropy(alpha: jax.Array, beta: jax.Array) -> jax.Array:
+    """Element-wise entropy of ``Beta(alpha, beta)`` on ``[0, 1]``, shape of ``alpha``/``beta`` broadcast.
+
+    ``log B(a, b) - (a - 1) digamma(a) - (b - 1) digamma(b) + (a + b - 2) digamma(a + b)``.
+    """
+    return (
+        _log_beta_function(alpha, beta)
+        - (alpha - 1.0) * jax.lax.digamma(alpha)
+        - (beta - 1.0) * jax.lax.digamma(beta)
+        + (alpha + beta - 2.0) * jax.lax.digamma(alpha + beta)
+    )

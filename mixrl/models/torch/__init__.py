@@ -8,6 +8,7 @@ except ImportError as error:  # pragma: no cover - exercised only without torch
     ) from error
 
 from mixrl.models.torch.base import Model
+from mixrl.models.torch.beta import BetaMixin
 from mixrl.models.torch.categorical import CategoricalMixin
 from mixrl.models.torch.deterministic import DeterministicMixin
 from mixrl.models.torch.gaussian import GaussianMixin
@@ -16,6 +17,7 @@ from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
 from mixrl.models.torch.tabular import TabularMixin
 
 __all__ = [
+    "BetaMixin",
     "Model",
     "CategoricalMixin",
     "DeterministicMixin",

@@ -290,3 +290,83 @@ def multivariate_gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x:
 def multivariate_gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
     """Entropy ``A (1/2 + log(2 pi)/2) + sum(log_std)`` of a diagonal Gaussian: shape ``log_std.shape[:-1]``."""
     return gaussian_entropy(log_std).sum(dim=-1)
+
+
+# ---------------------------------------------------------------- Beta (on [0, 1]; the mixin adds the Box rescale)
+
+
+def _log_beta_function(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``log B(alpha, beta) = lgamma(alpha) + lgamma(beta) - lgamma(alpha + beta)``."""
+    return torch.lgamma(alpha) + torch.lgamma(beta) - torch.lgamma(alpha + beta)
+
+
+def _log_standard_gamma(concentration: torch.Tensor) -> torch.Tensor:
+    """Reparameterised ``log g`` with ``g ~ Gamma(concentration, 1)``, finite even for tiny concentrations.
+
+    Uses ``Gamma(c) = Gamma(c + 1) * U^(1/c)`` with ``U ~ Uniform(0, 1]``: a float32 draw of ``Gamma(c)`` itself
+    underflows for ``c << 1``. Differentiable in ``concentration`` (``torch._standard_gamma`` has an implicit
+    reparameterisation gradient).
+    """
+    uniform = 1.0 - torch.rand_like(concentration)  # (0, 1]: the log stays finite
+    return torch._standard_gamma(concentration + 1.0).log() + uniform.log() / concentration
+
+
+def beta_sample(alpha: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterised ``x ~ Beta(alpha, beta)`` on ``[0, 1]`` (gradients flow to ``alpha`` and ``beta``).
+
+    ``x = sigmoid(log g_a - log g_b)`` with ``g_a ~ Gamma(alpha)``, ``g_b ~ Gamma(beta)``, drawn in log space.
+
+    Args:
+        alpha: (batch, A) positive concentrations.
+        beta: (batch, A) positive concentrations.
+
+    Returns:
+        ``(x, logit)``, both (batch, A); ``logit = log(x / (1 - x))`` is exact where ``x`` rounds to 0 or 1.
+    """
+    logit = _log_standard_gamma(alpha) - _log_standard_gamma(beta)
+    return torch.sigmoid(logit), logit
+
+
+def beta_log_prob(alpha: torch.Tensor, beta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Element-wise log-density of ``x`` under ``Beta(alpha, beta)``.
+
+    ``x`` is clamped into ``[eps, 1 - eps]`` (``eps`` of its dtype) so points on the bounds stay finite.
+
+    Args:
+        alpha: (batch, A).
+        beta: (batch, A).
+        x: (batch, A) in ``[0, 1]``.
+
+    Returns:
+        (batch, A): ``(alpha - 1) log x + (beta - 1) log(1 - x) - log B(alpha, beta)``.
+    """
+    eps = torch.finfo(x.dtype).eps
+    x = x.clamp(eps, 1.0 - eps)
+    return (alpha - 1.0) * x.log() + (beta - 1.0) * torch.log1p(-x) - _log_beta_function(alpha, beta)
+
+
+def beta_log_prob_of_logit(alpha: torch.Tensor, beta: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+    """Element-wise log-density of ``x = sigmoid(logit)`` (the sample of :func:`beta_sample`), without rounding ``x``.
+
+    Args:
+        alpha, beta, logit: (batch, A).
+
+    Returns:
+        (batch, A): same value as :func:`beta_log_prob` at ``x``, finite for every finite ``logit``.
+    """
+    log_x = torch.nn.functional.logsigmoid(logit)
+    log_one_minus_x = torch.nn.functional.logsigmoid(-logit)
+    return (alpha - 1.0) * log_x + (beta - 1.0) * log_one_minus_x - _log_beta_function(alpha, beta)
+
+
+def beta_entropy(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Element-wise entropy of ``Beta(alpha, beta)`` on ``[0, 1]``, shape of ``alpha``/``beta`` broadcast.
+
+    ``log B(a, b) - (a - 1) digamma(a) - (b - 1) digamma(b) + (a + b - 2) digamma(a + b)``.
+    """
+    return (
+        _log_beta_function(alpha, beta)
+        - (alpha - 1.0) * torch.digamma(alpha)
+        - (beta - 1.0) * torch.digamma(beta)
+        + (alpha + beta - 2.0) * torch.digamma(alpha + beta)
+    )
