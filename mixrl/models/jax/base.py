@@ -249,6 +249,11 @@ class Model(nn.Module):
             state_dict = self.state_dict
         params = state_dict.params if isinstance(state_dict, StateDict) else state_dict
         _params.write_params(path, params)
+        description = self.__dict__.get("_mixrl_description")
+        if description is not None:  # an instantiated model: its description goes beside the weights
+            from mixrl.utils.model_instantiators._sidecar import write_sidecar
+
+            write_sidecar(path, description)
 
     @nn.nowrap
     def load(self, path: str | os.PathLike) -> None:

@@ -1,0 +1,248 @@
+"""Evaluation of checked expressions with ``jax.numpy``: each tree is compiled once into small callable nodes.
+
+A node is called with the environment of one ``__call__`` (token values and container outputs by name)
+and returns a value, so tracing walks no AST and never executes text. Nodes are plain objects: the
+generated models keep them in a plain attribute, which Flax's clones share.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mixrl.utils.spaces._common import leaf_shape
+from mixrl.utils.spaces.jax import unflatten_tensorized_space
+
+Env = dict[str, Any]
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def concatenate(items: list[jax.Array]) -> jax.Array:
+    """``concatenate([a, b, ...])`` of the expression language: the last axis (SPEC 12.4)."""
+    return jnp.concatenate(items, axis=-1)
+
+
+# flax.linen functions, so a Sequential holds them as layers and return_source names them (``nn.<name>``)
+ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+    "sigmoid": nn.sigmoid,
+    "leaky_relu": nn.leaky_relu,
+    "elu": nn.elu,
+    "softplus": nn.softplus,
+    "softsign": nn.soft_sign,
+    "selu": nn.selu,
+    "softmax": nn.softmax,  # over the last axis
+}
+FLAX_NAMES = {name: function.__name__ for name, function in ACTIVATION_FUNCTIONS.items()}
+
+
+def getitem(value: Any, index: Any) -> Any:
+    """``value[index]``; for an array, integer indices are checked first (JAX clamps out-of-range ones silently).
+
+    Raises:
+        IndexError: an integer index is out of range for the array's shape.
+    """
+    if isinstance(value, jax.Array):
+        # bounds check on a zero-stride NumPy view of the same shape: no memory, NumPy's indexing rules
+        np.lib.stride_tricks.as_strided(np.zeros(1, bool), shape=value.shape, strides=(0,) * value.ndim)[index]
+    return value[index]
+
+
+class Node:
+    """A compiled expression: ``node(env)`` evaluates it."""
+
+    __slots__ = ()
+
+    def __call__(self, env: Env) -> Any:
+        raise NotImplementedError
+
+
+class Ref(Node):
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, env: Env) -> Any:
+        return env[self.key]
+
+
+class Const(Node):
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, env: Env) -> Any:
+        return self.value
+
+
+class Apply(Node):
+    """``function(*(arg(env) for arg in args))``: operators, calls and indexing."""
+
+    __slots__ = ("function", "args")
+
+    def __init__(self, function: Callable[..., Any], *args: Node) -> None:
+        self.function, self.args = function, args
+
+    def __call__(self, env: Env) -> Any:
+        return self.function(*[arg(env) for arg in self.args])
+
+
+class Items(Node):
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Node]) -> None:
+        self.items = items
+
+    def __call__(self, env: Env) -> list[Any]:
+        return [item(env) for item in self.items]
+
+
+class OneHot:
+    """One-hot encoder of a Discrete or MultiDiscrete space (honours ``start``)."""
+
+    def __init__(self, space: Any) -> None:
+        if isinstance(space, gymnasium.spaces.Discrete):
+            sizes, starts = np.array([space.n]), np.array([space.start])
+        elif isinstance(space, gymnasium.spaces.MultiDiscrete):
+            sizes, starts = space.nvec.reshape(-1), space.start.reshape(-1)
+        else:
+            raise ValueError(f"one_hot_encoding needs a Discrete or MultiDiscrete space, got {space!r}")
+        self.width = int(sizes.sum())
+        self.columns = len(sizes)
+        self.shift = np.asarray(np.cumsum(sizes) - sizes - starts, dtype=np.int32)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        index = jnp.reshape(x, (x.shape[0], -1))
+        if index.shape[1] != self.columns:
+            raise ValueError(f"one_hot_encoding: expected {self.columns} value(s) per sample, got {index.shape[1]}")
+        # component i owns the columns shift[i] + start[i] .. + nvec[i]: the one-hots never overlap
+        return jax.nn.one_hot(index.astype(jnp.int32) + self.shift, self.width, dtype=jnp.float32).sum(axis=1)
+
+
+def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDiscrete, x: jax.Array) -> jax.Array:
+    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; out-of-range values give zero rows).
+
+    Args:
+        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
+        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values (ints or floats).
+
+    Returns:
+        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
+
+    Raises:
+        ValueError: another space, or ``x`` has the wrong number of values per sample.
+    """
+    return OneHot(space)(jnp.asarray(x))
+
+
+class Reader:
+    """Value of the ``STATES`` / ``ACTIONS`` token: the flat input, reshaped or unflattened to its space.
+
+    1-D Box-like spaces pass the array through untouched; images come out (batch, height, width, channels).
+    """
+
+    __slots__ = ("key", "space", "shape")
+
+    def __init__(self, key: str, space: Any) -> None:
+        self.key, self.space, self.shape = key, None, None
+        if isinstance(space, (gymnasium.spaces.Tuple, gymnasium.spaces.Dict)):
+            self.space = space
+        elif space is not None and len(leaf_shape(space)) > 1:
+            self.shape = leaf_shape(space)
+
+    def __call__(self, inputs: Mapping[str, Any]) -> Any:
+        x = inputs.get(self.key)
+        if x is None:
+            raise ValueError(f"the model's network reads inputs[{self.key!r}], which is missing")
+        if self.shape is not None:
+            return jnp.reshape(x, (-1, *self.shape))
+        if self.space is not None:
+            return unflatten_tensorized_space(self.space, jnp.asarray(x))
+        return x
+
+
+class ConcatReader:
+    """Value of the ``STATES_ACTIONS`` token: flat states and taken actions side by side, (batch, S + A)."""
+
+    __slots__ = ()
+
+    def __call__(self, inputs: Mapping[str, Any]) -> jax.Array:
+        if inputs.get("taken_actions") is None:
+            raise ValueError("the model's network reads STATES_ACTIONS but inputs['taken_actions'] is missing")
+        return jnp.concatenate([inputs["states"], inputs["taken_actions"]], axis=-1)
+
+
+def readers(tokens: set[str] | frozenset[str], observation_space: Any, action_space: Any) -> tuple:
+    """``(token, reader)`` pairs for the input tokens a network reads, in a fixed order."""
+    makers = {
+        "STATES": lambda: Reader("states", observation_space),
+        "ACTIONS": lambda: Reader("taken_actions", action_space),
+        "STATES_ACTIONS": ConcatReader,
+    }
+    return tuple((token, make()) for token, make in makers.items() if token in tokens)
+
+
+def _index(node: ast.expr) -> Any:
+    if isinstance(node, ast.Tuple):
+        return tuple(_index(item) for item in node.elts)
+    if isinstance(node, ast.Slice):
+        return slice(*(None if part is None else part.value for part in (node.lower, node.upper, node.step)))
+    return node.value
+
+
+def _space(node: ast.expr, spaces: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Subscript):
+        return _space(node.value, spaces)[node.slice.value]
+    return spaces[node.id]
+
+
+def compile_expression(tree: ast.expr, refs: Mapping[str, str], spaces: Mapping[str, Any]) -> Node:
+    """Compile a tree checked by ``_expressions.parse_expression`` (the framework-free checker).
+
+    Args:
+        tree: normalised tree.
+        refs: environment key of a name, when it differs from the name (e.g. a token standing for a head).
+        spaces: ``OBSERVATION_SPACE`` / ``ACTION_SPACE`` for ``one_hot_encoding``.
+
+    Raises:
+        ValueError: ``one_hot_encoding`` of a space that is neither Discrete nor MultiDiscrete.
+    """
+
+    def build(node: ast.expr) -> Node:
+        if isinstance(node, ast.Constant):
+            return Const(node.value)
+        if isinstance(node, ast.Name):
+            return Ref(refs.get(node.id, node.id))
+        if isinstance(node, ast.BinOp):
+            return Apply(_BINARY[type(node.op)], build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return Apply(_UNARY[type(node.op)], build(node.operand))
+        if isinstance(node, ast.Subscript):
+            return Apply(getitem, build(node.value), Const(_index(node.slice)))
+        if isinstance(node, ast.List):
+            return Items([build(item) for item in node.elts])
+        if isinstance(node, ast.Tuple):
+            return Const(tuple(item.value for item in node.elts))
+        name, args = node.func.id, node.args
+        if name == "one_hot_encoding":
+            return Apply(OneHot(_space(args[0], spaces)), build(args[1]))
+        if name == "permute":
+            return Apply(jnp.transpose, build(args[0]), build(args[1]))
+        if name == "concatenate":
+            return Apply(concatenate, build(args[0]))
+        return Apply(ACTIVATION_FUNCTIONS[name], build(args[0]))
+
+    return build(tree)

@@ -1,0 +1,141 @@
+"""The Flax entries of a container's ``nn.Sequential``, from the framework-free layer descriptions.
+
+A layer becomes an :class:`Op`: ``nn.Dense(features, use_bias)`` for ``linear``, ``nn.Conv(features,
+kernel_size, strides, padding, use_bias)`` for ``conv2d`` (NHWC inputs; padding strings upper-cased, torch's
+default padding 0 is ``"VALID"``), :class:`Flatten` (torch's ``start_dim`` / ``end_dim``) for ``flatten``,
+:class:`~._recurrent.Recurrent` for ``gru`` / ``lstm`` / ``rnn``; then its activation (a ``flax.linen``
+function) as its own entry, so entry indices follow torch (``layers_0``, activation, ``layers_2``, ...).
+An ``Op`` builds a fresh entry (inside a model's ``setup()``) and renders its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mixrl.utils.model_instantiators._layers import Layer, resolve_units
+from mixrl.utils.model_instantiators.jax._expressions import ACTIVATION_FUNCTIONS, FLAX_NAMES
+from mixrl.utils.model_instantiators.jax._recurrent import Recurrent
+
+LAYER_OPS = ("Dense", "Conv", "flatten", "Recurrent")  # the other kinds are activations
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """torch-style flatten of the axes ``start_dim .. end_dim`` (inclusive, negative from the end)."""
+
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """(d0, ..., d_start, ..., d_end, ...) -> (d0, ..., d_start * ... * d_end, ...).
+
+        Raises:
+            ValueError: a dimension is out of range for ``x``, or ``start_dim`` comes after ``end_dim``.
+        """
+        start, end = (dim + x.ndim if dim < 0 else dim for dim in (self.start_dim, self.end_dim))
+        if not 0 <= start <= end < x.ndim:
+            raise ValueError(
+                f"flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) does not fit an input with {x.ndim} axes"
+            )
+        tail = () if self.end_dim == -1 else x.shape[self.end_dim + 1 :]
+        return jnp.reshape(x, (*x.shape[: self.start_dim], -1, *tail))
+
+    def source(self) -> str:
+        """The same reshape as a lambda (no mixrl import needed)."""
+        tail = "" if self.end_dim == -1 else f" + x.shape[{self.end_dim + 1}:]"
+        return f"lambda x: x.reshape(x.shape[:{self.start_dim}] + (-1,){tail})"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One entry of a container's ``nn.Sequential``: ``Dense``, ``Conv``, ``flatten``, ``Recurrent`` or an activation.
+
+    ``args`` are the Flax constructor keywords; ``declared`` the input widths the description states
+    (``in_features`` / ``in_channels``), checked by the dry run.
+    """
+
+    kind: str
+    args: tuple[tuple[str, Any], ...] = ()
+    declared: tuple[tuple[str, int], ...] = ()
+
+    def build(self) -> Callable[[jax.Array], jax.Array]:
+        """A fresh module (or function) for a ``Sequential``."""
+        if self.kind in ("Dense", "Conv"):
+            return getattr(nn, self.kind)(**dict(self.args))
+        if self.kind == "Recurrent":
+            return Recurrent(**dict(self.args))
+        if self.kind == "flatten":
+            return Flatten(**dict(self.args))
+        return ACTIVATION_FUNCTIONS[self.kind]
+
+    def source(self) -> str:
+        """Python text building the same entry (``nn.Dense(features=64, use_bias=True)``, ``nn.relu``, ...)."""
+        if self.kind in ("Dense", "Conv", "Recurrent"):
+            module = "Recurrent" if self.kind == "Recurrent" else f"nn.{self.kind}"
+            return f"{module}({', '.join(f'{key}={literal(value)}' for key, value in self.args)})"
+        if self.kind == "flatten":
+            return Flatten(**dict(self.args)).source()
+        return f"nn.{FLAX_NAMES[self.kind]}"
+
+
+def literal(value: Any) -> str:
+    """``repr`` with double-quoted strings (the style of the rendered source)."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _padding(value: Any) -> Any:
+    """torch padding to Flax: ``"same"`` -> ``"SAME"``; 0 (torch's default) -> ``"VALID"``; ints and pairs kept."""
+    if isinstance(value, str):
+        return value.upper()
+    return "VALID" if value == 0 else value
+
+
+def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
+    """The Sequential entries of ``layer``: the layer, then its activation (if any).
+
+    Args:
+        sizes: the model's ``num_observations`` and ``num_actions`` (for size tokens such as ``ACTIONS``).
+
+    Raises:
+        ValueError: ``bias: false`` on a recurrent layer (Flax cells always have biases).
+    """
+    args = dict(layer.args)
+    widths = ("in_features", "in_channels", "input_size")
+    declared = tuple((key, resolve_units(args.pop(key), *sizes)) for key in widths if key in args)
+    if layer.recurrent:
+        if not args.pop("bias", True):
+            raise ValueError(
+                f"{where}: bias=False is not available for JAX {layer.kind} layers: Flax cells have biases"
+            )
+        args = {"kind": layer.kind, "hidden_size": args["hidden_size"], "num_layers": args.get("num_layers", 1)}
+        if layer.kind == "rnn":
+            args["nonlinearity"] = dict(layer.args).get("nonlinearity", "tanh")
+        op = Op("Recurrent", tuple(args.items()), declared)
+    elif layer.kind == "linear":
+        features = resolve_units(args["out_features"], *sizes)
+        op = Op("Dense", (("features", features), ("use_bias", args.get("bias", True))), declared)
+    elif layer.kind == "conv2d":
+        op = Op(
+            "Conv",
+            (
+                ("features", args["out_channels"]),
+                ("kernel_size", _pair(args["kernel_size"])),
+                ("strides", _pair(args.get("stride", 1))),
+                ("padding", _padding(args.get("padding", 0))),
+                ("use_bias", args.get("bias", True)),
+            ),
+            declared,
+        )
+    else:
+        op = Op("flatten", tuple(args.items()))
+    return [op] if layer.activation is None else [op, Op(layer.activation)]
