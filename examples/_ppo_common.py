@@ -1,37 +1,18 @@
-"""Helpers shared by the ``examples/ppo_*.py`` reference loops: seeding, environments, GAE, the PPO loss, evaluation.
+"""Helpers shared by the ``examples/ppo_*.py`` reference loops: environments, GAE, the PPO loss, evaluation.
 
-Only the algorithm's plumbing lives here; every example keeps its model, its rollout and its update loop.
+Seeding and threads come from ``_common``. Only the algorithm's plumbing lives here; every example keeps its
+model, its rollout and its update loop.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import random
 import time
 from collections.abc import Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
 import torch
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (the mixins sample from torch's)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread (faster for these tiny networks, and fair to other processes), then restore."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def make_envs(make_env: Callable[[], gym.Env], num_envs: int, seed: int) -> gym.vector.SyncVectorEnv:

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _offpolicy_common import (
+from _common import (
     ReplayBuffer,
     evaluate,
     final_observations,

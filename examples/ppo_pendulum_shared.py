@@ -15,17 +15,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import torch
-from _ppo_common import (
-    EpisodeReturns,
-    evaluate,
-    gae,
-    make_envs,
-    minibatches,
-    ppo_loss,
-    run,
-    seed_everything,
-    single_thread,
-)
+from _common import seed_everything, single_thread
+from _ppo_common import EpisodeReturns, evaluate, gae, make_envs, minibatches, ppo_loss, run
 from torch import nn
 
 from mixrl.models.torch import DeterministicMixin, GaussianMixin, Model

@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from _offpolicy_common import evaluate, final_observations, make_vector_env, parse_args, seed_everything
+from _common import evaluate, final_observations, make_vector_env, parse_args, seed_everything
 
 from mixrl.models.torch import Model, TabularMixin
 

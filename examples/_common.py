@@ -1,4 +1,6 @@
-"""Plumbing shared by the PyTorch off-policy and tabular examples: seeding, vector envs, replay, evaluation, CLI.
+"""Plumbing shared by the PyTorch examples: seeding, threads, vector envs, replay, evaluation, CLI.
+
+The on-policy pieces (GAE, the PPO loss, minibatches) are in ``_ppo_common``.
 
 Nothing here touches a mixrl model: the examples themselves show every model call.
 """
