@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from mixrl.demo.common import History, PPOConfig, evaluate, plot_learning_curve, preset
+from mixrl.utils.io import atomic_write
 
 logger = logging.getLogger("mixrl")
 
@@ -270,7 +271,8 @@ def run(args: argparse.Namespace) -> Summary:
         export=None if exported is None else str(exported),
         export_agreement=agreement,
     )
-    (args.out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    text = json.dumps(asdict(summary), indent=2) + "\n"
+    atomic_write(args.out / "summary.json", lambda file: file.write(text.encode()))
     return summary
 
 
