@@ -275,7 +275,8 @@ class TestBackendParity:
     X = np.concatenate([RNG.uniform(0, 1, (4, 3)), [[0.0, 1.0, 0.5], [1.0, 0.0, 1e-9]]]).astype(np.float32)
 
     @pytest.fixture(scope="class")
-    def torch_distributions(self):
+    @classmethod
+    def torch_distributions(cls):
         pytest.importorskip("torch")
         from mixrl.models.torch import distributions
 

@@ -99,7 +99,8 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
 @pytest.mark.slow
 class TestGlooProcessGroup:
     @pytest.fixture(scope="class")
-    def records(self, tmp_path_factory):
+    @classmethod
+    def records(cls, tmp_path_factory):
         """Run two CPU processes once for the whole class and load what each recorded."""
         tmp_path = tmp_path_factory.mktemp("gloo")
         mp.start_processes(

@@ -65,7 +65,8 @@ class TestCnnExample:
     """The SPEC 12.3 critic on 64x64x3 images."""
 
     @pytest.fixture(scope="class")
-    def critic(self):
+    @classmethod
+    def critic(cls):
         return deterministic_model(IMAGE, ACT2, network=CNN, output="ONE")
 
     def test_parameter_names_and_shapes_follow_skrl(self, critic):

@@ -101,7 +101,8 @@ class TestContract:
 
 class TestErrors:
     @pytest.fixture(scope="class")
-    def gru(self):
+    @classmethod
+    def gru(cls):
         return gaussian_model(OBS, ACT, network=network("gru"), output="ACTIONS", num_envs=NUM_ENVS, sequence_length=L)
 
     def test_missing_states_name_the_specification(self, gru):
