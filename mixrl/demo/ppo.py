@@ -54,12 +54,10 @@ def build_model(observation_space: gym.Space, action_space: gym.Space, config: P
 
 
 def deterministic_actions(model: Model, states: np.ndarray) -> np.ndarray:
-    """The greedy action of ``model`` for (batch, obs) ``states``: argmax of the logits or the Gaussian mean."""
+    """The greedy action of ``model`` (eval mode) for (batch, obs) ``states``: the categorical mode or the mean."""
     with torch.no_grad():
         actions, _, outputs = model.act({"states": torch.as_tensor(states, dtype=torch.float32)}, role="policy")
-    if "net_output" in outputs:
-        return outputs["net_output"].argmax(dim=-1, keepdim=True).numpy()
-    return outputs.get("mean_actions", actions).numpy()
+    return outputs.get("mode_actions", outputs.get("mean_actions", actions)).numpy()
 
 
 def _values(model: Model, states: torch.Tensor) -> torch.Tensor:

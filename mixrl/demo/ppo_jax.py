@@ -69,11 +69,9 @@ def _entropy(model: Model, outputs: dict[str, jax.Array]) -> jax.Array:
 
 
 def deterministic_actions(model: Model, states: np.ndarray) -> np.ndarray:
-    """The greedy action for (batch, obs) ``states``: argmax of the logits or the Gaussian mean."""
+    """The greedy action for (batch, obs) ``states``: the categorical mode or the Gaussian mean."""
     actions, _, outputs = model.act({"states": jnp.asarray(states, jnp.float32)}, role="policy")
-    if "net_output" in outputs:
-        return np.asarray(jnp.argmax(outputs["net_output"], axis=-1, keepdims=True))
-    return np.asarray(outputs.get("mean_actions", actions))
+    return np.asarray(outputs.get("mode_actions", outputs.get("mean_actions", actions)))
 
 
 class Functions(NamedTuple):
