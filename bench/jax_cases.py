@@ -71,7 +71,12 @@ def gaussian_floor(net: Net) -> Callable:
         std = jnp.exp(log_std)
         noise = jax.random.normal(subkey, mean.shape)
         log_prob = jnp.sum(-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1, keepdims=True)
-        return mean + std * noise, log_prob, {"mean_actions": mean, "log_std": log_std, "stddev": std}, key
+        outputs = {
+            "mean_actions": mean,
+            "log_std": jnp.broadcast_to(log_std, mean.shape),
+            "stddev": jnp.broadcast_to(std, mean.shape),
+        }
+        return mean + std * noise, log_prob, outputs, key
 
     return jax.jit(act)
 

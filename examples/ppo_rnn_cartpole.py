@@ -3,7 +3,7 @@
 ``HideVelocities`` keeps only the cart position and the pole angle. ``RecurrentActorCritic`` is a shared
 model (``CategoricalMixin`` role ``"policy"``, ``DeterministicMixin`` role ``"value"``) whose trunk is a GRU
 run by :func:`mixrl.models.torch.rnn.sequence_forward`; ``get_specification`` comes from
-:func:`~mixrl.models.torch.rnn.rnn_specification`. The loop follows the recurrent agents' contract (SPEC 10):
+:func:`~mixrl.models.torch.rnn.rnn_specification`. The loop follows skrl 1.x's recurrent-agent contract:
 
 * rollout (``model.training`` False): one step per call with ``inputs["rnn"] = [h]`` (1, num_envs, H); the
   returned ``outputs["rnn"]`` is kept and zeroed for the environments whose episode ended;

@@ -9,7 +9,7 @@ import mixrl
 
 class TestImport:
     def test_import_mixrl_loads_neither_torch_nor_jax(self):
-        """SPEC 2: the top-level package is framework-free (checked in a fresh interpreter)."""
+        """The top-level package is framework-free (checked in a fresh interpreter)."""
         code = "import sys, mixrl; print(sorted(m for m in ('torch', 'jax', 'flax', 'gym') if m in sys.modules))"
         output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert output.strip() == "[]"

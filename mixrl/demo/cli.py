@@ -71,10 +71,10 @@ class Summary:
     def _export_lines(self) -> list[str]:
         if self.export is None:
             return []
-        return [
-            f"  exported policy         {self.export} (same action as the model on"
-            f" {100 * self.export_agreement:.1f}% of the evaluation states)"
-        ]
+        line = f"  exported policy         {self.export}"
+        if self.export_agreement is not None:
+            line += f" (same action as the model on {100 * self.export_agreement:.1f}% of the evaluation states)"
+        return [line]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -169,7 +169,7 @@ def _torch_policy(backend_name: str, model: Any, checkpoint: Path, config: PPOCo
     from mixrl.demo import ppo
 
     twin = ppo.build_model(model.observation_space, model.action_space, config)
-    if not twin.migrate(path=checkpoint):
+    if not twin.migrate(path=str(checkpoint)):
         raise RuntimeError(f"{checkpoint}: the Flax parameters do not map onto the torch twin of the demo model")
     return twin
 

@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -82,6 +83,7 @@ def model_description(action_space: gym.Space, config: PPOConfig) -> dict:
         ValueError: another kind of action space.
     """
     network = [{"name": "net", "input": "STATES", "layers": list(config.hidden), "activations": "tanh"}]
+    policy: dict[str, Any]
     if isinstance(action_space, gym.spaces.Discrete):
         structure, policy = "CategoricalMixin", {"network": network, "output": "ACTIONS"}
     elif isinstance(action_space, gym.spaces.Box):
@@ -242,6 +244,6 @@ def plot_learning_curve(history: History, path: str | os.PathLike, title: str, e
     plt.close(figure)
 
 
-def replace(config: PPOConfig, **changes: object) -> PPOConfig:
+def replace(config: PPOConfig, **changes: Any) -> PPOConfig:
     """``config`` with ``changes`` applied (``dataclasses.replace``)."""
     return dataclasses.replace(config, **changes)

@@ -46,10 +46,12 @@ def build_model(observation_space: gym.Space, action_space: gym.Space, config: P
         ValueError: an action space other than Discrete or Box.
     """
     model = shared_model(observation_space, action_space, device, **model_description(action_space, config))
+    if not isinstance(model, Model):  # only return_source=True gives the class source instead
+        raise TypeError(f"shared_model returned a {type(model).__name__}, not a model")
     model.init_weights("orthogonal_", gain=TRUNK_GAIN)
     model.init_biases("constant_", 0.0)
-    torch.nn.init.orthogonal_(model.policy_layer.weight, gain=POLICY_GAIN)
-    torch.nn.init.orthogonal_(model.value_layer.weight, gain=VALUE_GAIN)
+    torch.nn.init.orthogonal_(model.get_parameter("policy_layer.weight"), gain=POLICY_GAIN)
+    torch.nn.init.orthogonal_(model.get_parameter("value_layer.weight"), gain=VALUE_GAIN)
     return model
 
 
@@ -58,6 +60,14 @@ def deterministic_actions(model: Model, states: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         actions, _, outputs = model.act({"states": torch.as_tensor(states, dtype=torch.float32)}, role="policy")
     return outputs.get("mode_actions", outputs.get("mean_actions", actions)).numpy()
+
+
+def _policy(model: Model, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(actions, log_prob)`` of the ``policy`` role (a categorical or Gaussian head: a log-prob is always there)."""
+    actions, log_prob, _ = model.act(inputs, role="policy")
+    if log_prob is None:
+        raise TypeError(f"the policy head of {type(model).__name__} returned no log-probability")
+    return actions, log_prob
 
 
 def _values(model: Model, states: torch.Tensor) -> torch.Tensor:
@@ -83,7 +93,7 @@ def collect(
     for t in range(steps):
         state = torch.as_tensor(obs, dtype=torch.float32)
         with torch.no_grad():
-            action, log_prob, _ = model.act({"states": state}, role="policy")
+            action, log_prob = _policy(model, {"states": state})
             value = model.act({"states": state}, role="value")[0]  # reuses the policy pass's trunk
         obs, reward, terminated, truncated, info = envs.step(to_env_actions(action.numpy(), envs.single_action_space))
         done = terminated | truncated
@@ -114,8 +124,10 @@ def ppo_loss(model: Model, batch: dict[str, torch.Tensor], config: PPOConfig) ->
     Advantages are normalised per minibatch. Returns the loss and float statistics for logging.
     """
     states = batch["states"]
-    _, log_prob, _ = model.act({"states": states, "taken_actions": batch["actions"]}, role="policy")
-    entropy = model.get_entropy(role="policy").reshape(states.shape[0], -1).sum(dim=-1).mean()
+    _, log_prob = _policy(model, {"states": states, "taken_actions": batch["actions"]})
+    # get_entropy comes from the policy head's mixin, a base of the generated class that the type Model cannot name
+    entropies = model.get_entropy(role="policy")  # type: ignore[operator]
+    entropy = entropies.reshape(states.shape[0], -1).sum(dim=-1).mean()
     values = model.act({"states": states}, role="value")[0].reshape(-1)  # same states: the trunk is reused
 
     advantages = batch["advantages"]

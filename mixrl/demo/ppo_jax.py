@@ -48,6 +48,8 @@ def build_model(observation_space: gym.Space, action_space: gym.Space, config: P
         ValueError: an action space other than Discrete or Box.
     """
     model = shared_model(observation_space, action_space, **model_description(action_space, config))
+    if not isinstance(model, Model):  # only return_source=True gives the class source instead
+        raise TypeError(f"shared_model returned a {type(model).__name__}, not a model")
     model.init_state_dict("policy", key=jax.random.PRNGKey(seed))
     model.init_weights("orthogonal", scale=TRUNK_GAIN)
     model.init_biases("constant_", 0.0)
@@ -133,6 +135,7 @@ def make_functions(model: Model, config: PPOConfig, total_updates: int) -> Funct
         keys = jax.random.split(key, config.epochs + 1)
         orders = jax.vmap(lambda k: jax.random.permutation(k, config.batch_size))(keys[1:])
         indices = orders[:, : size * config.minibatches].reshape(-1, size)
+        stats: dict[str, jax.Array]
         (params, opt_state, _), stats = jax.lax.scan(minibatch_step, (params, opt_state, keys[0]), indices)
         return params, opt_state, jax.tree.map(lambda x: x[-1], stats)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
     """Write a file so that ``path`` holds either its old content or the complete new one.
 
-    ``write`` receives a binary file object in the same directory; once it returns, the data is
-    flushed to disk and the temporary file is renamed over ``path``. On any error the temporary
-    file is removed and ``path`` is left untouched.
+    ``write`` receives a binary file object in the same directory (its return value is ignored); once
+    it returns, the data is flushed to disk and the temporary file is renamed over ``path``. On any
+    error the temporary file is removed and ``path`` is left untouched.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))

@@ -228,3 +228,38 @@ class TestMultiCategorical:
         sample = backend.numpy(backend.sampler("multicategorical_sample")(2, uniform))
         assert sample.shape == (20_000, 2) and set(np.unique(sample).tolist()) == {0, 1}
         assert abs(np.corrcoef(sample[:, 0], sample[:, 1])[0, 1]) < 0.03
+
+
+class TestSquashedGaussian:
+    def test_correction_is_the_log_jacobian_of_the_rescaled_tanh(self, backend):
+        """log|d(h tanh u)/du| = log h + log(1 - tanh^2 u) = log h + 2 (log 2 - |u| - log1p(exp(-2|u|))), also far
+        into saturation (|u| = 30, where 1 - tanh^2 u is 0 in float32)."""
+        u = np.linspace(-30, 30, 13, dtype=np.float32).reshape(-1, 1)
+        log_half = np.array([0.7], np.float32)
+        result = backend.d.squashed_gaussian_correction(backend.array(u), backend.array(log_half))
+        a = np.abs(u.astype(np.float64))
+        expected = log_half + 2 * (math.log(2) - a - np.log1p(np.exp(-2 * a)))
+        np.testing.assert_allclose(backend.numpy(result), expected, rtol=1e-5, atol=1e-5)
+
+
+class TestBeta:
+    A = RNG.uniform(0.2, 8.0, (6, 3)).astype(np.float32)
+    B = RNG.uniform(0.2, 8.0, (6, 3)).astype(np.float32)
+    X = np.concatenate([RNG.uniform(0, 1, (4, 3)), [[0.0, 1.0, 0.5], [1.0, 0.0, 1e-9]]]).astype(np.float32)
+
+    def test_log_prob_matches_scipy_inside_and_is_finite_on_the_bounds(self, backend):
+        """beta_log_prob equals scipy.stats.beta.logpdf on (0, 1); x = 0 or 1 is read just inside (finite)."""
+        result = backend.numpy(backend.d.beta_log_prob(*map(backend.array, (self.A, self.B, self.X))))
+        expected = stats.beta.logpdf(self.X[:4].astype(np.float64), self.A[:4], self.B[:4])
+        np.testing.assert_allclose(result[:4], expected, rtol=1e-5, atol=1e-5)
+        assert np.isfinite(result).all()
+
+    def test_log_prob_of_logit_and_entropy_match_scipy(self, backend):
+        """beta_log_prob_of_logit at logit(x) is the density of x; beta_entropy is scipy's."""
+        x = self.X[:4].astype(np.float64)
+        logit = np.log(x / (1 - x)).astype(np.float32)
+        result = backend.d.beta_log_prob_of_logit(*map(backend.array, (self.A[:4], self.B[:4], logit)))
+        expected = stats.beta.logpdf(x, self.A[:4], self.B[:4])
+        np.testing.assert_allclose(backend.numpy(result), expected, rtol=1e-5, atol=1e-5)
+        entropy = backend.numpy(backend.d.beta_entropy(backend.array(self.A), backend.array(self.B)))
+        np.testing.assert_allclose(entropy, stats.beta(self.A, self.B).entropy(), rtol=1e-5, atol=1e-5)

@@ -15,6 +15,7 @@ from mixrl.models.jax.deterministic import DeterministicMixin
 from mixrl.models.jax.gaussian import GaussianMixin
 from mixrl.models.jax.multicategorical import MultiCategoricalMixin
 from mixrl.models.jax.multivariate_gaussian import MultivariateGaussianMixin
+from mixrl.models.jax.tabular import TabularMixin
 
 __all__ = [
     "BetaMixin",
@@ -25,4 +26,5 @@ __all__ = [
     "GaussianMixin",
     "MultiCategoricalMixin",
     "MultivariateGaussianMixin",
+    "TabularMixin",
 ]

@@ -1,18 +1,19 @@
-"""How a mixin's ``act`` runs: one compiled function per (role, mode, key source), one dispatch per call.
+"""How a head's ``act`` runs: one compiled function per (settings, role, mode, key source), one dispatch per call.
 
-A mixin registers a ``finish(entry, out, inputs, key) -> (actions, log_prob, outputs)`` function (its
-distribution math on the output of ``__call__``). :func:`run` looks up, per ``(role entry, role,
-training, key source)``, a ``jax.jit``-compiled function of ``(params, inputs, key)`` that runs
-``model.apply`` + ``finish`` and, when the model's own key is used, also splits it and returns the next
-key. An eager call therefore costs one dictionary lookup and one dispatch: no host-side key folding
-and no eager array op. Inside a caller's trace (an agent's ``jax.jit`` or ``jax.grad``) the same
-compiled function is simply inlined.
+A head declares its math on the output of ``__call__`` as ``_finish(settings, out, inputs, key, training)
+-> (actions, log_prob, outputs)`` and whether it samples (``stochastic``), both class attributes (see
+:class:`mixrl.models.jax._head.Head`). :func:`run` looks up, per ``(settings, role, training, key
+source)``, a ``jax.jit``-compiled function of ``(params, inputs, key)`` that runs ``model.apply`` and
+``_finish`` and, when the model's own key is used, also splits it and returns the next key. An eager
+call therefore costs one dictionary lookup and one dispatch: no host-side key folding and no eager
+array op. Inside a caller's trace (an agent's ``jax.jit`` or ``jax.grad``) the same compiled function
+is simply inlined. The typed settings key the cache by identity (``HeadSettings`` is ``eq=False``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax
@@ -20,9 +21,7 @@ import jax
 
 from mixrl._config import config
 from mixrl._logging import warn_once
-from mixrl.models import _roles
-
-route = _roles.route
+from mixrl.models._roles import HeadSettings
 
 _model_counter = itertools.count()
 
@@ -72,9 +71,6 @@ class ModeAwareApply:
         return getattr(self.function, name)
 
 
-Finish = Callable[[Any, Any, dict, jax.Array], tuple]
-
-
 def next_model_index() -> int:
     """A process-wide creation index for a new top-level model."""
     return next(_model_counter)
@@ -110,8 +106,8 @@ def state_params(model: Any) -> Any:
     return state.params
 
 
-def run(model: Any, entry: Any, inputs: dict[str, Any], role: str, params: Any) -> tuple:
-    """Run the compiled act of ``entry`` for ``role``: ``(actions, log_prob or None, outputs)``.
+def run(model: Any, settings: HeadSettings, inputs: Mapping[str, Any], role: str, params: Any) -> tuple:
+    """Run the compiled act of ``settings`` (a head's typed settings) for ``role``: ``(actions, log_prob, outputs)``.
 
     ``inputs["key"]`` (if given) is the key used for this call; otherwise the model's own key is used
     and advanced. The caller's ``inputs`` is never modified.
@@ -128,25 +124,27 @@ def run(model: Any, entry: Any, inputs: dict[str, Any], role: str, params: Any) 
     else:
         inputs = {name: value for name, value in inputs.items() if name != "key"}
     training = model.training
-    compiled = state["_mixrl_compiled"].get((entry, role, training, own))
+    compiled = state["_mixrl_compiled"].get((settings, role, training, own))
     if compiled is None:
-        compiled = _compile(model, entry, role, bool(training), own)
+        compiled = _compile(model, settings, role, bool(training), own)
     actions, log_prob, outputs, next_key = compiled(params, inputs, key)
     if own:
         if isinstance(next_key, jax.core.Tracer):  # traced by the caller: never store a tracer on the model
-            if entry.stochastic and "taken_actions" not in inputs:
+            head: Any = settings.head  # a Head subclass
+            if head.stochastic and "taken_actions" not in inputs:
                 warn_once(_TRACED_WITHOUT_KEY)
         else:
             state["_mixrl_key"] = next_key
     return actions, log_prob, outputs
 
 
-def _compile(model: Any, entry: Any, role: str, training: bool, own: bool) -> Callable:
+def _compile(model: Any, settings: HeadSettings, role: str, training: bool, own: bool) -> Callable:
     """Build (and cache on the model) the jitted ``(params, inputs, key) -> (actions, log_prob, outputs, next_key)``."""
     if "_state" not in model.__dict__:
         raise RuntimeError(_NOT_POST_INITIALISED.format(name=type(model).__name__))
     mode = TRAIN if training else EVAL
-    finish = entry.finish
+    head: Any = settings.head  # a Head subclass
+    finish = head._finish
 
     def act(params: Any, inputs: dict[str, Any], key: jax.Array) -> tuple:
         next_key = None
@@ -155,46 +153,8 @@ def _compile(model: Any, entry: Any, role: str, training: bool, own: bool) -> Ca
         inputs = dict(inputs)
         inputs["key"] = key
         out = model.apply(params, inputs, role, mode=mode)  # the agent's jitted apply, if it assigned one
-        actions, log_prob, outputs = finish(entry, out, inputs, key)
+        actions, log_prob, outputs = finish(settings, out, inputs, key, training)
         return actions, log_prob, outputs, next_key
 
-    compiled = model.__dict__["_mixrl_compiled"][entry, role, training, own] = jax.jit(act)
+    compiled = model.__dict__["_mixrl_compiled"][settings, role, training, own] = jax.jit(act)
     return compiled
-
-
-def register(model: Any, mixin: type, role: str, **settings: Any) -> Any:
-    """Record ``mixin``'s settings for ``role`` (see :mod:`mixrl.models._roles`) and drop compiled acts."""
-    entry = _roles.register(model, mixin, role, **settings)
-    model.__dict__["_mixrl_compiled"].clear()
-    return entry
-
-
-def entropy_owner(model: Any, mixin: type, role: str) -> Any:
-    """The role entry serving ``get_entropy(x, role)``; delegates across mixins of a shared model.
-
-    Raises:
-        ValueError: the role belongs to a mixin without entropy (e.g. ``DeterministicMixin``).
-    """
-    entry = _roles.route(model, mixin, role)
-    if entry.owner is not mixin and not hasattr(entry.owner, "get_entropy"):
-        raise ValueError(f"role {role!r} is served by {entry.owner.__name__}, which has no entropy")
-    return entry
-
-
-def entropy_argument(x: Any, output_key: str, size: int | None, mixin: str) -> jax.Array:
-    """The array ``get_entropy`` works on: ``x`` itself, or ``x[output_key]`` when ``x`` is an ``outputs`` dict.
-
-    Raises:
-        ValueError: ``x`` is a dict without ``output_key``, or the array's last dimension is not ``size``.
-    """
-    if isinstance(x, dict):
-        if output_key not in x:
-            raise ValueError(f"{mixin}.get_entropy: the outputs dict has no {output_key!r} (keys: {sorted(x)})")
-        x = x[output_key]
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) == 0 or (size is not None and shape[-1] != size):
-        raise ValueError(
-            f"{mixin}.get_entropy expects outputs[{output_key!r}] (or that array) with last dimension {size}, "
-            f"got shape {shape}"
-        )
-    return x

@@ -20,8 +20,15 @@ def action_bounds(
     Raises:
         ValueError: clipping is requested but the action space is not a gymnasium Box.
     """
-    if not clip_actions:
-        return None
+    return box_bounds(model, mixin, option) if clip_actions else None
+
+
+def box_bounds(model: Any, mixin: str, option: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flat ``(low, high)`` float32 NumPy arrays of the model's Box action space, needed by ``mixin(option=True)``.
+
+    Raises:
+        ValueError: the action space is not a gymnasium Box.
+    """
     space = model.action_space
     if not isinstance(space, gymnasium.spaces.Box):
         raise ValueError(
@@ -33,9 +40,9 @@ def action_bounds(
     return low, high
 
 
-def clip_to_bounds(entry: Any, actions: jax.Array) -> jax.Array:
-    """Clamp ``actions`` (batch, A) element-wise to ``entry.bounds``."""
-    low, high = entry.bounds
+def clip_to_bounds(bounds: tuple[np.ndarray, np.ndarray], actions: jax.Array) -> jax.Array:
+    """Clamp ``actions`` (batch, A) element-wise to ``bounds = (low, high)``."""
+    low, high = bounds
     return jnp.clip(actions, low, high)
 
 
@@ -45,7 +52,7 @@ def squash_bounds(model: Any, mixin: str) -> tuple[np.ndarray, np.ndarray, np.nd
     Raises:
         ValueError: the action space is not a gymnasium Box, or a bound is infinite.
     """
-    low, high = action_bounds(model, True, mixin, option="squash")
+    low, high = box_bounds(model, mixin, "squash")
     if not (np.isfinite(low).all() and np.isfinite(high).all()):
         raise ValueError(f"{mixin}(squash=True) needs finite Box bounds, got low={low.tolist()} high={high.tolist()}")
     half_range = (high - low) / 2

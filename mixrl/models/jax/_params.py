@@ -60,9 +60,13 @@ def resolve_initializer(method_name: str, args: tuple, kwargs: dict[str, Any]) -
     elif name == "constant" and not args and "value" not in kwargs:
         kwargs["value"] = 0.0
     initializer = factory(*args, **kwargs)
-    if offset:
-        return lambda key, shape, dtype=jnp.float32: initializer(key, shape, dtype) + jnp.asarray(offset, dtype)
-    return initializer
+    if not offset:
+        return initializer
+
+    def shifted(key: jax.Array, shape: tuple, dtype: Any = jnp.float32) -> jax.Array:
+        return initializer(key, shape, dtype) + jnp.asarray(offset, dtype)
+
+    return shifted
 
 
 def _leaf_name(path: tuple) -> str | None:

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from mixrl._config import config
+from mixrl.models import _roles
 from mixrl.models.jax import _act, _params, _random, distributed
 from mixrl.models.jax._state import StateDict, _StateDictSlot
 from mixrl.utils.spaces.jax import (
@@ -87,9 +88,9 @@ class Model(nn.Module):
         self.num_actions = None if action_space is None else compute_space_size(self.action_space)
         self.training = False
         self.frozen = False
-        self._mixrl = {}
-        self._mixrl_routes = {}
-        self._mixrl_compiled = {}
+        self._mixrl: dict[type, dict[str, Any]] = {}  # {head: {role: settings}}, see mixrl.models._roles
+        self._mixrl_routes: dict[tuple[str, str], Any] = {}
+        self._mixrl_compiled: dict[tuple, Any] = {}  # {(settings, role, training, own key): jitted act}
         if parent is None:  # a user-built model (Flax's internal clones get a scope as parent)
             self._mixrl_index = _act.next_model_index()
         self.parent = parent
@@ -189,15 +190,15 @@ class Model(nn.Module):
         if "_state" not in self.__dict__:
             raise RuntimeError(_act._NOT_POST_INITIALISED.format(name=type(self).__name__))
         roles = [role] if isinstance(role, str) else list(role)
-        registered = [r for entries in self._mixrl.values() for r in entries]
+        registered = _roles.registered_roles(self)
         if isinstance(role, str) and len(registered) > 1:
             roles = registered
-        inputs = dict(inputs) if inputs else _random.sample_inputs(self)
-        if isinstance(inputs.get("states"), (int, np.integer)):
-            inputs["states"] = np.array(inputs["states"]).reshape(-1, 1)
+        sample: dict[str, Any] = dict(inputs) if inputs else dict(_random.sample_inputs(self))
+        if isinstance(sample.get("states"), (int, np.integer)):
+            sample["states"] = np.array(sample["states"]).reshape(-1, 1)
         key = _act.split_key(self) if key is None else key
-        inputs.setdefault("key", key)
-        variables = self.init(key, inputs, roles, method=_call_roles)
+        sample.setdefault("key", key)
+        variables = self.init(key, sample, roles, method=_call_roles)
         self.state_dict = StateDict.create(apply_fn=self.apply, params=jax.device_put(variables, self.device))
 
     @nn.nowrap
@@ -239,6 +240,27 @@ class Model(nn.Module):
         if mode not in ("train", "eval"):
             raise ValueError(f"invalid mode {mode!r}: expected 'train' or 'eval'")
         self.training = mode == "train"
+
+    # ------------------------------------------------------------------ deployment
+
+    @nn.nowrap
+    def export(
+        self,
+        path: str | os.PathLike,
+        format: Literal["onnx", "torchscript"] = "onnx",
+        role: str = "policy",
+        deterministic: bool = True,
+        **options: Any,
+    ) -> None:
+        """Write the deterministic policy of ``role`` as an ONNX or TorchScript file (the torch ``export`` contract).
+
+        The JAX model is exported through its torch twin (built from the model's description when the
+        instantiators made it, else ``options["torch_model"]``): see :func:`mixrl.models.jax.export.export_model`
+        for ``options`` and the errors. Needs torch (``pip install 'mixrl[torch]'``).
+        """
+        from mixrl.models.jax.export import export_model
+
+        export_model(self, path, format, role, deterministic, **options)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -337,7 +359,7 @@ class Model(nn.Module):
         """``tree`` (usually gradients) averaged over all processes; returned unchanged on a single process."""
         return distributed.reduce_parameters(tree)
 
-    # ------------------------------------------------------------------ seed helpers
+    # ------------------------------------------------------------------ legacy (skrl-era) helpers
 
     @nn.nowrap
     def tensor_to_space(self, tensor: Any, space: Any, start: int = 0) -> Any:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
-import flax
 import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixrl.models.jax import _act
+from mixrl.models._roles import HeadSettings
+from mixrl.models.jax._head import ActOutput, Head, entropy_input, post_init, register
 from mixrl.models.jax.distributions import (
+    Reduction,
     beta_entropy,
     beta_log_prob,
     beta_log_prob_of_logit,
@@ -23,7 +25,15 @@ from mixrl.models.jax.distributions import (
 Bounds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-class BetaMixin:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class BetaSettings(HeadSettings):
+    """Settings of a Beta head for one role: the Box ``bounds`` (see ``Bounds``) and the log-prob reduction."""
+
+    bounds: Bounds
+    reduce: Reduction
+
+
+class BetaMixin(Head):
     """Beta behaviour: ``__call__`` returns ``(alpha, beta, outputs)``, both (batch, num_actions) and positive.
 
     Actions are ``low + (high - low) * x`` with ``x ~ Beta(alpha, beta)`` per dimension, drawn with a
@@ -49,31 +59,15 @@ class BetaMixin:
     """
 
     def __init__(self, reduction: Literal["mean", "sum", "prod", "none"] = "sum", role: str = "") -> None:
-        _act.register(
+        register(
             self,
-            BetaMixin,
-            role,
-            bounds=beta_bounds(self, "BetaMixin"),
-            reduce=get_reduction(reduction),
-            stochastic=True,
-            finish=_finish,
+            BetaSettings(
+                role=role, head=BetaMixin, bounds=beta_bounds(self, "BetaMixin"), reduce=get_reduction(reduction)
+            ),
         )
-        flax.linen.Module.__post_init__(self)
+        post_init(self)
 
-    def act(self, inputs: dict[str, Any], role: str = "", params: Any = None) -> tuple[jax.Array, jax.Array, dict]:
-        """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``.
-
-        Args:
-            inputs: ``"states"`` (batch, obs), optional ``"taken_actions"`` (batch, A) and ``"key"``.
-            role: role of the call.
-            params: variables to use (default ``state_dict.params``); may be traced.
-        """
-        entry = self.__dict__["_mixrl_routes"].get((BetaMixin, role)) or _act.route(self, BetaMixin, role)
-        if entry.owner is not BetaMixin:
-            return entry.owner.act(self, inputs, role, params)
-        return _act.run(self, entry, inputs, role, params)
-
-    def get_entropy(self, concentrations: dict | tuple[jax.Array, jax.Array], role: str = "") -> jax.Array:
+    def _get_entropy(self, settings: BetaSettings, concentrations: dict | tuple[jax.Array, jax.Array]) -> jax.Array:
         """Element-wise entropy (batch, num_actions) of the rescaled Beta: ``entropy(Beta) + log(high - low)``.
 
         Args:
@@ -84,46 +78,45 @@ class BetaMixin:
             ValueError: anything else (e.g. ``outputs["stddev"]`` alone), a dict without ``"alpha"``/``"beta"``,
                 or a last dimension other than ``num_actions``.
         """
-        entry = _act.entropy_owner(self, BetaMixin, role)
-        if entry.owner is not BetaMixin:
-            return entry.owner.get_entropy(self, concentrations, role)
+        pair: tuple[Any, Any]
         if isinstance(concentrations, dict):
             pair = (concentrations, concentrations)
         elif isinstance(concentrations, (tuple, list)) and len(concentrations) == 2:
-            pair = tuple(concentrations)
+            pair = (concentrations[0], concentrations[1])
         else:
             shape = getattr(concentrations, "shape", None)
             raise ValueError(
                 "BetaMixin.get_entropy expects the outputs dict of act() (with 'alpha' and 'beta') or an "
                 f"(alpha, beta) pair, got {type(concentrations).__name__} (shape {shape})"
             )
-        alpha, beta = (
-            _act.entropy_argument(x, name, self.num_actions, "BetaMixin")
-            for x, name in zip(pair, ("alpha", "beta"), strict=True)
-        )
-        return beta_entropy(alpha, beta) + entry.bounds[3]
+        alpha = entropy_input(pair[0], "alpha", self.num_actions, "BetaMixin")
+        beta = entropy_input(pair[1], "beta", self.num_actions, "BetaMixin")
+        return beta_entropy(alpha, beta) + settings.bounds[3]
 
+    @staticmethod
+    def _finish(
+        settings: BetaSettings, out: tuple, inputs: dict[str, Any], key: jax.Array, training: bool
+    ) -> ActOutput:
+        """Beta math on ``__call__``'s output (runs inside the compiled act)."""
+        alpha, beta, outputs = out
+        low, high, scale, log_scale = settings.bounds
+        x, logit = beta_sample(key, alpha, beta)
+        actions = jnp.minimum(low + scale * x, high)  # x = 1 may round a hair above high
 
-def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> tuple[jax.Array, jax.Array, dict]:
-    """Beta math on ``__call__``'s output (runs inside the compiled act)."""
-    alpha, beta, outputs = out
-    low, high, scale, log_scale = entry.bounds
-    x, logit = beta_sample(key, alpha, beta)
-    actions = jnp.minimum(low + scale * x, high)  # x = 1 may round a hair above high
+        taken_actions = inputs.get("taken_actions")
+        if taken_actions is None:
+            log_prob = beta_log_prob_of_logit(alpha, beta, logit)
+        else:
+            log_prob = beta_log_prob(alpha, beta, (taken_actions - low) / scale)
 
-    taken_actions = inputs.get("taken_actions")
-    if taken_actions is None:
-        log_prob = beta_log_prob_of_logit(alpha, beta, logit)
-    else:
-        log_prob = beta_log_prob(alpha, beta, (taken_actions - low) / scale)
-
-    total = alpha + beta
-    outputs = dict(outputs)
-    outputs["mean_actions"] = low + scale * (alpha / total)
-    outputs["alpha"] = alpha
-    outputs["beta"] = beta
-    outputs["stddev"] = scale * jnp.sqrt(alpha * beta / (total * total * (total + 1.0)))
-    return actions, entry.reduce(log_prob - log_scale), outputs
+        shape = jnp.shape(actions)  # (batch, A), whatever alpha and beta broadcast from
+        total = alpha + beta
+        outputs = dict(outputs)
+        outputs["mean_actions"] = jnp.broadcast_to(low + scale * (alpha / total), shape)
+        outputs["alpha"] = jnp.broadcast_to(alpha, shape)
+        outputs["beta"] = jnp.broadcast_to(beta, shape)
+        outputs["stddev"] = jnp.broadcast_to(scale * jnp.sqrt(alpha * beta / (total * total * (total + 1.0))), shape)
+        return actions, settings.reduce(log_prob - log_scale), outputs
 
 
 def beta_bounds(model: Any, mixin: str) -> Bounds:
@@ -149,4 +142,5 @@ def beta_bounds(model: Any, mixin: str) -> Bounds:
             f"high={high.tolist()} (bad dimensions: {bad})"
         )
     scale = high - low
-    return tuple(np.asarray(v, dtype=np.float32) for v in (low, high, scale, np.log(scale)))
+    low32, high32, scale32, log_scale32 = (np.asarray(v, dtype=np.float32) for v in (low, high, scale, np.log(scale)))
+    return low32, high32, scale32, log_scale32

@@ -2,57 +2,61 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-import flax
 import jax
+import numpy as np
 
-from mixrl.models.jax import _act
+from mixrl.models._roles import HeadSettings
 from mixrl.models.jax._clip import action_bounds, clip_to_bounds
+from mixrl.models.jax._head import Head, post_init, register
 
 
-class DeterministicMixin:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class DeterministicSettings(HeadSettings):
+    """Settings of a deterministic head for one role: ``bounds`` is the flat ``(low, high)`` of the Box when
+    clipping (``None`` otherwise)."""
+
+    clip_actions: bool
+    bounds: tuple[np.ndarray, np.ndarray] | None
+
+
+class DeterministicMixin(Head):
     """Deterministic behaviour: ``__call__`` returns ``(actions, outputs)``, ``act`` ``(actions, None, outputs)``.
 
     Used for DDPG/TD3 policies, state-value functions (output (batch, 1)), Q-functions
-    (input ``concat(states, taken_actions)``) and DQN Q-networks (output (batch, n)).
+    (input ``concat(states, taken_actions)``) and DQN Q-networks (output (batch, n)). ``outputs`` is the dict
+    ``__call__`` returned, with no key added. It has no entropy: ``get_entropy`` on its role is an error.
 
     Args:
         clip_actions: clamp the output to the Box bounds of the action space.
         role: role these settings belong to.
+
+    Raises:
+        ValueError: ``clip_actions`` without a gymnasium Box action space.
     """
 
+    stochastic = False
+
     def __init__(self, clip_actions: bool = False, role: str = "") -> None:
-        _act.register(
+        register(
             self,
-            DeterministicMixin,
-            role,
-            clip_actions=bool(clip_actions),
-            bounds=action_bounds(self, clip_actions, "DeterministicMixin"),
-            stochastic=False,
-            finish=_finish,
+            DeterministicSettings(
+                role=role,
+                head=DeterministicMixin,
+                clip_actions=bool(clip_actions),
+                bounds=action_bounds(self, clip_actions, "DeterministicMixin"),
+            ),
         )
-        flax.linen.Module.__post_init__(self)
+        post_init(self)
 
-    def act(self, inputs: dict[str, Any], role: str = "", params: Any = None) -> tuple[jax.Array, None, dict]:
-        """Run ``__call__`` and optionally clamp its output to the action bounds.
-
-        Args:
-            inputs: ``"states"``, optional ``"taken_actions"`` and ``"key"``.
-            role: role of the call.
-            params: variables to use (default ``state_dict.params``); may be traced.
-        """
-        entry = self.__dict__["_mixrl_routes"].get((DeterministicMixin, role)) or _act.route(
-            self, DeterministicMixin, role
-        )
-        if entry.owner is not DeterministicMixin:
-            return entry.owner.act(self, inputs, role, params)
-        return _act.run(self, entry, inputs, role, params)
-
-
-def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> tuple[jax.Array, None, dict]:
-    """Optional clipping of ``__call__``'s output (runs inside the compiled act)."""
-    actions, outputs = out
-    if entry.clip_actions:
-        actions = clip_to_bounds(entry, actions)
-    return actions, None, outputs
+    @staticmethod
+    def _finish(
+        settings: DeterministicSettings, out: tuple, inputs: dict[str, Any], key: jax.Array, training: bool
+    ) -> tuple[Any, None, dict]:
+        """Optional clipping of ``__call__``'s output (runs inside the compiled act)."""
+        actions, outputs = out
+        if settings.bounds is not None:
+            actions = clip_to_bounds(settings.bounds, actions)
+        return actions, None, outputs

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from mixrl._logging import warn_once
 
@@ -107,32 +109,6 @@ def gaussian_sample(key: jax.Array, mean: jax.Array, std: jax.Array) -> tuple[ja
 # ---------------------------------------------------------------- multivariate Gaussian (diagonal scale_tril)
 
 
-# ---------------------------------------------------------------- squashed (tanh) Gaussian
-
-LOG_TWO = math.log(2.0)
-SQUASH_LIMIT = 1.0 - 1e-6  # taken actions on a bound are read just inside it so atanh stays finite
-
-
-def tanh_log_abs_det(u: jax.Array) -> jax.Array:
-    """``log(1 - tanh(u)^2)`` computed stably as ``2 (log 2 - u - softplus(-2u))``: finite for saturated ``u``."""
-    return 2.0 * (LOG_TWO - u - jax.nn.softplus(-2.0 * u))
-
-
-def squash(u: jax.Array, center: jax.Array, half_range: jax.Array) -> jax.Array:
-    """``center + half_range * tanh(u)``: maps the real line into ``(low, high)``."""
-    return center + half_range * jnp.tanh(u)
-
-
-def unsquash(actions: jax.Array, center: jax.Array, half_range: jax.Array) -> jax.Array:
-    """Pre-squash value ``atanh((actions - center) / half_range)``; actions on a bound are moved just inside."""
-    return jnp.arctanh(jnp.clip((actions - center) / half_range, -SQUASH_LIMIT, SQUASH_LIMIT))
-
-
-def squashed_gaussian_correction(u: jax.Array, log_half_range: jax.Array) -> jax.Array:
-    """Per-dimension log-Jacobian of ``u -> center + half_range * tanh(u)``, to subtract from ``log N(u)``."""
-    return tanh_log_abs_det(u) + log_half_range
-
-
 def multivariate_gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
     """Log-density (batch, 1) of ``x`` under ``MultivariateNormal(mean, scale_tril=diag(exp(log_std)))``.
 
@@ -150,6 +126,32 @@ def multivariate_gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.A
 def multivariate_gaussian_entropy(log_std: jax.Array) -> jax.Array:
     """Entropy ``A/2 (1 + log 2 pi) + sum(log_std)`` over the last axis: (batch,) for (batch, A), () for (A,)."""
     return jnp.sum(gaussian_entropy(log_std), axis=-1)
+
+
+# ---------------------------------------------------------------- squashed (tanh) Gaussian
+
+LOG_TWO = math.log(2.0)
+SQUASH_LIMIT = 1.0 - 1e-6  # taken actions on a bound are read just inside it so atanh stays finite
+
+
+def tanh_log_abs_det(u: jax.Array) -> jax.Array:
+    """``log(1 - tanh(u)^2)`` computed stably as ``2 (log 2 - u - softplus(-2u))``: finite for saturated ``u``."""
+    return 2.0 * (LOG_TWO - u - jax.nn.softplus(-2.0 * u))
+
+
+def squash(u: jax.Array, center: ArrayLike, half_range: ArrayLike) -> jax.Array:
+    """``center + half_range * tanh(u)``: maps the real line into ``(low, high)``."""
+    return jnp.tanh(u) * half_range + center
+
+
+def unsquash(actions: jax.Array, center: ArrayLike, half_range: ArrayLike) -> jax.Array:
+    """Pre-squash value ``atanh((actions - center) / half_range)``; actions on a bound are moved just inside."""
+    return jnp.arctanh(jnp.clip((actions - center) / half_range, -SQUASH_LIMIT, SQUASH_LIMIT))
+
+
+def squashed_gaussian_correction(u: jax.Array, log_half_range: ArrayLike) -> jax.Array:
+    """Per-dimension log-Jacobian of ``u -> center + half_range * tanh(u)``, to subtract from ``log N(u)``."""
+    return tanh_log_abs_det(u) + log_half_range
 
 
 # ---------------------------------------------------------------- categorical
@@ -191,6 +193,73 @@ def categorical_entropy(log_probs: jax.Array) -> jax.Array:
     return -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
 
 
+def categorical_entropy_of_probs(probs: jax.Array) -> jax.Array:
+    """Entropy ``-sum p log p`` (batch,) of non-negative weights (batch, n) normalised by their row sum.
+
+    ``log p`` is clipped like :func:`categorical_log_probs_from_probs`, but each term is weighted by ``p``
+    itself, so a zero weight (a masked action) contributes exactly 0.
+    """
+    probs = probs / jnp.sum(probs, axis=-1, keepdims=True)
+    eps = jnp.finfo(jnp.result_type(probs)).eps
+    return -jnp.sum(probs * jnp.log(jnp.clip(probs, eps, 1.0 - eps)), axis=-1)
+
+
+# ---------------------------------------------------------------- action masking (True = allowed)
+
+
+def check_action_mask(mask: Any, width: int, chunks: Sequence[int] | None = None) -> None:
+    """Check ``inputs["action_mask"]`` on the host, before the compiled act runs.
+
+    Always: the shape is (batch, ``width``) and the dtype bool or integer (non-zero = allowed). For a
+    concrete mask (NumPy: free; a JAX array: one device-to-host copy, only when a mask is given) also that
+    no row, or no component's chunk of ``chunks``, masks every action. A traced mask (inside the caller's
+    ``jax.jit``) is not read: see :func:`mask_log_probs` for a fully masked row.
+
+    Raises:
+        ValueError: wrong shape or dtype, or a row (a component's chunk) with no allowed action.
+    """
+    if not hasattr(mask, "shape"):
+        raise ValueError(f"inputs['action_mask'] must be a (batch, {width}) bool array, got {type(mask).__name__}")
+    shape = tuple(mask.shape)
+    if len(shape) != 2 or shape[-1] != width:
+        raise ValueError(f"inputs['action_mask'] must be (batch, {width}), got shape {shape}")
+    dtype = np.dtype(mask.dtype)
+    if dtype != np.bool_ and not np.issubdtype(dtype, np.integer):
+        raise ValueError(
+            f"inputs['action_mask'] must be bool (True = allowed) or integer (non-zero = allowed) of shape "
+            f"(batch, {width}), got dtype {dtype} with shape {shape}"
+        )
+    if isinstance(mask, jax.core.Tracer):
+        return
+    allowed = np.asarray(mask).astype(bool)
+    parts = np.split(allowed, np.cumsum(chunks)[:-1].tolist(), axis=-1) if chunks else [allowed]
+    for k, part in enumerate(parts):
+        empty = np.flatnonzero(~part.any(axis=-1)).tolist()
+        if empty:
+            where = f" in component {k}" if chunks else ""
+            rows = f"{empty}" if len(empty) <= 10 else f"{empty[:10]} (and {len(empty) - 10} more)"
+            raise ValueError(f"inputs['action_mask'] masks every action{where} of rows {rows}: nothing to sample")
+
+
+def mask_output(net_output: jax.Array, mask: jax.Array, unnormalized_log_prob: bool) -> jax.Array:
+    """``net_output`` with masked entries set to ``-inf`` (logits) or ``0`` (probabilities).
+
+    Reading the result as logits (or probabilities) gives the masked distribution, so an entropy computed
+    from it ignores the masked actions.
+    """
+    return jnp.where(mask, net_output, -jnp.inf if unnormalized_log_prob else 0.0)
+
+
+def mask_log_probs(log_probs: jax.Array, mask: jax.Array) -> jax.Array:
+    """Normalised ``log_probs`` (batch, n) renormalised over the allowed (``True``) actions; masked ones at ``-inf``.
+
+    A row with every action masked (only possible unchecked, with a traced mask) is NaN: its log-probability
+    and entropy are NaN, so a loss over it is too (nothing could have been sampled there).
+    """
+    renormalised = jax.nn.log_softmax(jnp.where(mask, log_probs, -jnp.inf), axis=-1)
+    return jnp.where(jnp.any(mask, axis=-1, keepdims=True), renormalised, jnp.nan)
+
+
 # ---------------------------------------------------------------- multi-categorical (one categorical per component)
 
 
@@ -223,6 +292,18 @@ def multicategorical_log_probs(
         ValueError: the last dimension of ``net_output`` is not ``sum(nvec)``.
     """
     return tuple(to_log_probs(chunk) for chunk in multicategorical_split(net_output, nvec))
+
+
+def multicategorical_mask(log_probs: Sequence[jax.Array], mask: jax.Array) -> tuple[jax.Array, ...]:
+    """Per-component :func:`mask_log_probs`, with ``mask`` (batch, sum(nvec)) split like the log-probabilities."""
+    nvec = [lp.shape[-1] for lp in log_probs]
+    parts = jnp.split(mask, np.cumsum(nvec)[:-1].tolist(), axis=-1)
+    return tuple(mask_log_probs(lp, m) for lp, m in zip(log_probs, parts, strict=True))
+
+
+def multicategorical_entropy_of_probs(probs: jax.Array, nvec: Sequence[int]) -> jax.Array:
+    """Per-component :func:`categorical_entropy_of_probs` (batch, K) of weights (batch, sum(nvec))."""
+    return jnp.stack([categorical_entropy_of_probs(chunk) for chunk in multicategorical_split(probs, nvec)], axis=-1)
 
 
 def multicategorical_sample(key: jax.Array, log_probs: Sequence[jax.Array]) -> jax.Array:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 
-from mixrl.models.jax import _act
-from mixrl.models.jax._clip import action_bounds, clip_to_bounds
+from mixrl.models.jax._clip import clip_to_bounds
+from mixrl.models.jax._head import ActOutput, Head, entropy_input, post_init, register
 from mixrl.models.jax.distributions import (
+    REDUCTIONS,
     gaussian_log_prob_of_noise,
     gaussian_sample,
     multivariate_gaussian_entropy,
     multivariate_gaussian_log_prob,
 )
+from mixrl.models.jax.gaussian import GaussianSettings, clamped_log_std, gaussian_outputs, gaussian_settings
 
 
-class MultivariateGaussianMixin:
+class MultivariateGaussianMixin(Head):
     """Multivariate Gaussian behaviour: ``__call__`` returns ``(mean_actions, log_std, outputs)``.
 
     The scale is the standard deviation ``exp(log_std)`` on the diagonal of ``scale_tril`` (skrl uses the
@@ -33,7 +34,11 @@ class MultivariateGaussianMixin:
         role: role these settings belong to.
 
     ``act`` returns ``(actions (batch, A), log_prob (batch, 1), outputs)`` with ``outputs["mean_actions"]``,
-    ``outputs["log_std"]`` (clamped) and ``outputs["stddev"]``.
+    ``outputs["log_std"]`` (clamped) and ``outputs["stddev"]``, all (batch, A) (a state-independent
+    ``log_std`` is broadcast over the batch inside the compiled act).
+
+    Raises:
+        ValueError: ``clip_actions`` without a gymnasium Box action space.
     """
 
     def __init__(
@@ -44,72 +49,47 @@ class MultivariateGaussianMixin:
         max_log_std: float = 2,
         role: str = "",
     ) -> None:
-        _act.register(
+        register(
             self,
-            MultivariateGaussianMixin,
-            role,
-            clip_actions=bool(clip_actions),
-            bounds=action_bounds(self, clip_actions, "MultivariateGaussianMixin"),
-            clip_log_std=bool(clip_log_std),
-            min_log_std=float(min_log_std),
-            max_log_std=float(max_log_std),
-            stochastic=True,
-            finish=_finish,
+            GaussianSettings(
+                role=role,
+                head=MultivariateGaussianMixin,
+                reduce=REDUCTIONS["sum"],
+                **gaussian_settings(
+                    self, "MultivariateGaussianMixin", clip_actions, clip_log_std, min_log_std, max_log_std
+                ),
+            ),
         )
-        flax.linen.Module.__post_init__(self)
+        post_init(self)
 
-    def act(self, inputs: dict[str, Any], role: str = "", params: Any = None) -> tuple[jax.Array, jax.Array, dict]:
-        """Sample actions (reparameterised) and return their joint log-probability (batch, 1).
-
-        Args:
-            inputs: ``"states"``, optional ``"taken_actions"`` (batch, A) and ``"key"``.
-            role: role of the call.
-            params: variables to use (default ``state_dict.params``); may be traced.
-        """
-        mixin = MultivariateGaussianMixin
-        entry = self.__dict__["_mixrl_routes"].get((mixin, role)) or _act.route(self, mixin, role)
-        if entry.owner is not mixin:
-            return entry.owner.act(self, inputs, role, params)
-        return _act.run(self, entry, inputs, role, params)
-
-    def get_entropy(self, stddev: jax.Array | dict, role: str = "") -> jax.Array:
-        """Entropy ``A/2 (1 + log 2 pi) + sum(log stddev)``: (batch,) for (batch, A), () for (A,).
+    def _get_entropy(self, settings: GaussianSettings, stddev: jax.Array | dict) -> jax.Array:
+        """Entropy ``A/2 (1 + log 2 pi) + sum(log stddev)``: (batch,) for (batch, A) (() for an (A,) array).
 
         Args:
-            stddev: ``outputs["stddev"]`` or the whole ``outputs`` dict (then broadcast to (batch,)).
+            stddev: ``outputs["stddev"]`` or the whole ``outputs`` dict.
 
         Raises:
             ValueError: the last dimension is not ``num_actions``.
         """
-        entry = _act.entropy_owner(self, MultivariateGaussianMixin, role)
-        if entry.owner is not MultivariateGaussianMixin:
-            return entry.owner.get_entropy(self, stddev, role)
-        batch = stddev["mean_actions"].shape[:-1] if isinstance(stddev, dict) and "mean_actions" in stddev else None
-        stddev = _act.entropy_argument(stddev, "stddev", self.num_actions, "MultivariateGaussianMixin")
-        entropy = multivariate_gaussian_entropy(jnp.log(stddev))
-        return entropy if batch is None else jnp.broadcast_to(entropy, batch)
+        stddev = entropy_input(stddev, "stddev", self.num_actions, "MultivariateGaussianMixin")
+        return multivariate_gaussian_entropy(jnp.log(stddev))
 
+    @staticmethod
+    def _finish(
+        settings: GaussianSettings, out: tuple, inputs: dict[str, Any], key: jax.Array, training: bool
+    ) -> ActOutput:
+        """Multivariate Gaussian math on ``__call__``'s output (runs inside the compiled act)."""
+        mean_actions, log_std, outputs = out
+        log_std, stddev = clamped_log_std(settings, mean_actions, log_std)
+        actions, noise = gaussian_sample(key, mean_actions, stddev)
+        if settings.bounds is not None:
+            actions = clip_to_bounds(settings.bounds, actions)
 
-def _finish(entry: Any, out: tuple, inputs: dict[str, Any], key: jax.Array) -> tuple[jax.Array, jax.Array, dict]:
-    """Multivariate Gaussian math on ``__call__``'s output (runs inside the compiled act)."""
-    mean_actions, log_std, outputs = out
-    if entry.clip_log_std:
-        log_std = jnp.clip(log_std, entry.min_log_std, entry.max_log_std)
-    stddev = jnp.exp(log_std)
-    actions, noise = gaussian_sample(key, mean_actions, stddev)
-    if entry.clip_actions:
-        actions = clip_to_bounds(entry, actions)
-
-    taken_actions = inputs.get("taken_actions")
-    if taken_actions is not None:
-        log_prob = multivariate_gaussian_log_prob(mean_actions, log_std, taken_actions)
-    elif entry.clip_actions:
-        log_prob = multivariate_gaussian_log_prob(mean_actions, log_std, actions)
-    else:
-        log_prob = jnp.sum(gaussian_log_prob_of_noise(noise, log_std), axis=-1, keepdims=True)
-
-    outputs = dict(outputs)
-    outputs["mean_actions"] = mean_actions
-    outputs["log_std"] = log_std
-    outputs["stddev"] = stddev
-    return actions, log_prob, outputs
+        taken_actions = inputs.get("taken_actions")
+        if taken_actions is not None:
+            log_prob = multivariate_gaussian_log_prob(mean_actions, log_std, taken_actions)
+        elif settings.bounds is not None:
+            log_prob = multivariate_gaussian_log_prob(mean_actions, log_std, actions)
+        else:
+            log_prob = jnp.sum(gaussian_log_prob_of_noise(noise, log_std), axis=-1, keepdims=True)
+        return actions, log_prob, gaussian_outputs(outputs, mean_actions, log_std, stddev)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium
 import torch
+
+
+class _Clipped(Protocol):
+    """Settings of a head that clips to the Box: ``bounds`` is set (not ``None``) whenever clipping is on."""
+
+    bounds: tuple[torch.Tensor, torch.Tensor] | None
+
+
+class _Squashed(Protocol):
+    """Settings of a head that squashes into the Box: ``squash_bounds`` is set whenever squashing is on."""
+
+    squash_bounds: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
 
 
 def action_bounds(
@@ -29,11 +41,12 @@ def action_bounds(
     return low.to(model.device), high.to(model.device)
 
 
-def clip_to_bounds(entry: Any, actions: torch.Tensor) -> torch.Tensor:
-    """Clamp ``actions`` (batch, A) to ``entry.bounds``, moving the bounds once if the model changed device."""
-    low, high = entry.bounds
+def clip_to_bounds(settings: _Clipped, actions: torch.Tensor) -> torch.Tensor:
+    """Clamp ``actions`` (batch, A) to ``settings.bounds``, moving the bounds once if the model changed device."""
+    assert settings.bounds is not None, "clip_to_bounds needs the bounds of a head built with clip_actions=True"
+    low, high = settings.bounds
     if low.device != actions.device:
-        low, high = entry.bounds = (low.to(actions.device), high.to(actions.device))
+        low, high = settings.bounds = (low.to(actions.device), high.to(actions.device))
     return torch.clamp(actions, low, high)
 
 
@@ -43,16 +56,20 @@ def squash_bounds(model: Any, mixin: str) -> tuple[torch.Tensor, torch.Tensor, t
     Raises:
         ValueError: the action space is not a gymnasium Box, or a bound is infinite.
     """
-    low, high = action_bounds(model, True, mixin, option="squash")
+    bounds = action_bounds(model, True, mixin, option="squash")
+    assert bounds is not None  # clip_actions=True: a Box, or a ValueError
+    low, high = bounds
     if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
         raise ValueError(f"{mixin}(squash=True) needs finite Box bounds, got low={low.tolist()} high={high.tolist()}")
     half_range = (high - low) / 2
     return (high + low) / 2, half_range, half_range.log()
 
 
-def squash_bounds_on(entry: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``entry.squash_bounds`` on ``device`` (moved once if the model changed device)."""
-    bounds = entry.squash_bounds
+def squash_bounds_on(settings: _Squashed, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``settings.squash_bounds`` on ``device`` (moved once if the model changed device)."""
+    bounds = settings.squash_bounds
+    assert bounds is not None, "squash_bounds_on needs the bounds of a head built with squash=True"
     if bounds[0].device != device:
-        bounds = entry.squash_bounds = tuple(t.to(device) for t in bounds)
+        center, half_range, log_half_range = (t.to(device) for t in bounds)
+        bounds = settings.squash_bounds = (center, half_range, log_half_range)
     return bounds

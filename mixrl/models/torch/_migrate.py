@@ -1,4 +1,4 @@
-"""``Model.migrate``: match a model's entries to an external state dict by name map, name and shape (SPEC 11).
+"""``Model.migrate``: match a model's entries to an external state dict by name map, name and shape.
 
 The matching works on names and shapes only (:func:`plan_migration`), so the JAX model reuses it on a
 torch-layout view of its Flax parameters. For every current entry, in state-dict order:
@@ -189,10 +189,11 @@ def migrate_model(
 
     check_sources(state_dict, path)
     own = model.state_dict()
+    entries: Mapping[str, Any]
     if path is not None:
         source = read_migration_source(path, allow_pickle=allow_pickle)
         entries = flax_as_torch_source(source.entries, own) if source.kind == "flax" else source.entries
-    elif is_flax_tree(state_dict):
+    elif state_dict is not None and is_flax_tree(state_dict):
         entries = flax_as_torch_source(state_dict, own)
     else:
         if not isinstance(state_dict, Mapping):

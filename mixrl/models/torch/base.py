@@ -76,8 +76,8 @@ class Model(torch.nn.Module):
         self.action_space = _as_gymnasium(action_space)
         self.num_observations = None if observation_space is None else compute_space_size(self.observation_space)
         self.num_actions = None if action_space is None else compute_space_size(self.action_space)
-        self._mixrl: dict[type, dict[str, _roles.RoleEntry]] = {}
-        self._mixrl_routes: dict[tuple[type, str], _roles.RoleEntry] = {}
+        self._mixrl: dict[type, dict[str, _roles.HeadSettings]] = {}
+        self._mixrl_routes: dict[tuple[str, str], _roles.Route] = {}
         self._mixrl_trainable: set[str] | None = None
         self._mixrl_random_bounds: tuple[torch.Tensor, torch.Tensor] | None = None
         self._mixrl_shared: tuple | None = None
@@ -282,9 +282,9 @@ class Model(torch.nn.Module):
     def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
         """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.
 
-        A seed-era checkpoint of an instantiated model (``net.N.*``, ``mean_net.*``, ``value_net.*`` and
-        ``log_std_parameter`` names, skrl 1.1-style classes) is recognised and its entries are renamed to
-        the current layout (``net_container.N.*``, ``<role>_layer.*``) by order and shape.
+        A legacy checkpoint of an instantiated model (the ``hiddens`` API's ``net.N.*``, ``mean_net.*``,
+        ``value_net.*`` and ``log_std_parameter`` names, skrl 1.1-style classes) is recognised and its entries
+        are renamed to the current layout (``net_container.N.*``, ``<role>_layer.*``) by order and shape.
 
         Args:
             path: checkpoint file: ``.safetensors``, or a ``torch.save`` file with any other extension.
@@ -298,11 +298,11 @@ class Model(torch.nn.Module):
                 says, it holds other objects than tensors, or its entries do not match the model
                 (missing, unexpected or differently shaped); the model is left unchanged.
         """
-        from mixrl.utils.checkpoints.seed_layout import adapt_seed_layout
+        from mixrl.utils.checkpoints.legacy_layout import adapt_legacy_layout
 
         state = _read_checkpoint(path, self.device, weights_only)
         own = self.state_dict()
-        state = adapt_seed_layout(state, own, _roles.registered_roles(self), source=os.fspath(path))
+        state = adapt_legacy_layout(state, own, _roles.registered_roles(self), source=os.fspath(path))
         self._check_state_dict(state, strict, source=os.fspath(path))
         self.load_state_dict(state, strict=strict)
         self.eval()
@@ -371,7 +371,7 @@ class Model(torch.nn.Module):
             ValueError: both or neither of ``state_dict``/``path``; a file whose type cannot be identified,
                 or that is truncated, corrupted or holds non-tensor objects (without ``allow_pickle``).
 
-        Example (the seed's rl_games Cartpole checkpoint, whose layout is ambiguous without a map)::
+        Example (skrl's rl_games Cartpole checkpoint, whose layout is ambiguous without a map)::
 
             ok = policy.migrate(path="runs/Cartpole/nn/Cartpole.pth", name_map={
                 "log_std_parameter": "a2c_network.sigma",
@@ -492,7 +492,7 @@ class Model(torch.nn.Module):
 
         reduce_parameters(self)
 
-    # ------------------------------------------------------------------ seed helpers
+    # ------------------------------------------------------------------ skrl-compatible space helpers
 
     def tensor_to_space(self, tensor: torch.Tensor, space: Any, start: int = 0) -> Any:
         """Map the flat columns of ``tensor`` from ``start`` on to the structure of ``space`` (see unflatten)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal, cast
 
 import gymnasium
 import numpy as np
@@ -10,7 +12,10 @@ import torch
 from torch.distributions.transforms import AffineTransform
 
 from mixrl.models import _roles
+from mixrl.models._roles import HeadSettings
+from mixrl.models.torch._head import ActOutput, Head
 from mixrl.models.torch.distributions import (
+    Reduction,
     beta_entropy,
     beta_log_prob,
     beta_log_prob_of_logit,
@@ -22,7 +27,16 @@ from mixrl.models.torch.distributions import (
 Bounds = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class BetaMixin:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class BetaSettings(HeadSettings):
+    """Settings of a Beta head for one role: the Box ``bounds`` ``(low, high, high - low, log(high - low))`` and
+    the reduction of the per-dimension log-probabilities; ``last`` holds the ``(alpha, beta)`` of the last act."""
+
+    bounds: Bounds
+    reduce: Reduction
+
+
+class BetaMixin(Head):
     """Beta behaviour: ``compute`` returns ``(alpha, beta, outputs)``, both (batch, num_actions) and positive.
 
     Actions are ``low + (high - low) * x`` with ``x ~ Beta(alpha, beta)`` per dimension, drawn with a
@@ -38,24 +52,27 @@ class BetaMixin:
 
     The log-probability is ``log Beta(x; alpha, beta) - log(high - low)`` per dimension (the rescale's
     Jacobian) before the reduction; taken actions on a bound are read ``eps`` inside it so it stays finite.
-    ``act`` returns ``(actions (batch, A), log_prob, {"mean_actions": (batch, A), ...})`` where
-    ``mean_actions = low + (high - low) * alpha / (alpha + beta)`` is the mean action (for evaluation).
+    ``act`` returns ``(actions (batch, A), log_prob, outputs)`` with these ``outputs`` keys, all (batch, A):
+    ``"mean_actions"`` ``= low + (high - low) * alpha / (alpha + beta)`` (the mean action, for evaluation),
+    ``"alpha"`` and ``"beta"`` (as returned by ``compute``) and ``"stddev"``, the standard deviation of the
+    actions ``(high - low) * sqrt(alpha beta / ((alpha + beta)^2 (alpha + beta + 1)))``.
 
     Raises:
         ValueError: (at construction) the action space is not a gymnasium Box with finite ``low < high``.
     """
 
     def __init__(self, reduction: Literal["mean", "sum", "prod", "none"] = "sum", role: str = "") -> None:
-        _roles.register(self, BetaMixin, role, bounds=beta_bounds(self, "BetaMixin"), reduce=get_reduction(reduction))
+        _roles.register(
+            self,
+            BetaSettings(
+                role=role, head=BetaMixin, bounds=beta_bounds(self, "BetaMixin"), reduce=get_reduction(reduction)
+            ),
+        )
 
-    def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def _act(self, settings: BetaSettings, inputs: Mapping[str, Any], role: str) -> ActOutput:
         """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``."""
-        entry = _roles.route(self, BetaMixin, role)
-        if entry.owner is not BetaMixin:
-            return entry.owner.act(self, inputs, role)
-
         alpha, beta, outputs = self.compute(inputs, role)
-        low, high, scale, log_scale = _bounds_on(entry, alpha.device)
+        low, high, scale, log_scale = _bounds_on(settings, alpha.device)
         x, logit = beta_sample(alpha, beta)
         actions = torch.addcmul(low, scale, x).clamp(max=high)  # x = 1 may round a hair above high
 
@@ -65,35 +82,33 @@ class BetaMixin:
         else:
             log_prob = beta_log_prob(alpha, beta, (taken_actions - low) / scale)
 
-        entry.last = (alpha, beta)
-        outputs["mean_actions"] = torch.addcmul(low, scale, alpha / (alpha + beta))
-        return actions, entry.reduce(log_prob - log_scale), outputs
+        settings.last = (alpha, beta)
+        total = alpha + beta
+        outputs["mean_actions"] = torch.addcmul(low, scale, alpha / total)
+        outputs["alpha"] = alpha
+        outputs["beta"] = beta
+        outputs["stddev"] = scale * torch.sqrt(alpha * beta / (total * total * (total + 1.0)))
+        return actions, settings.reduce(log_prob - log_scale), outputs
 
-    def get_entropy(self, role: str = "") -> torch.Tensor:
+    def _get_entropy(self, settings: BetaSettings) -> torch.Tensor:
         """Element-wise entropy (batch, num_actions) of the last (rescaled) distribution; ``0.0`` before any ``act``.
 
         ``entropy(Beta(alpha, beta)) + log(high - low)`` per dimension.
         """
-        entry = _roles.route(self, BetaMixin, role)
-        if entry.owner is not BetaMixin:
-            return _roles.delegated(entry, "get_entropy", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return torch.tensor(0.0, device=self.device)
-        alpha, beta = entry.last
-        return beta_entropy(alpha, beta) + _bounds_on(entry, alpha.device)[3]
+        alpha, beta = settings.last
+        return beta_entropy(alpha, beta) + _bounds_on(settings, alpha.device)[3]
 
-    def distribution(self, role: str = "") -> ScaledBeta | None:
+    def _distribution(self, settings: BetaSettings) -> ScaledBeta | None:
         """The last distribution, ``Beta(alpha, beta)`` moved by ``AffineTransform(low, high - low)``.
 
         A :class:`ScaledBeta` (a ``torch.distributions.TransformedDistribution``), ``None`` before any ``act``.
         """
-        entry = _roles.route(self, BetaMixin, role)
-        if entry.owner is not BetaMixin:
-            return _roles.delegated(entry, "distribution", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return None
-        alpha, beta = entry.last
-        low, _, scale, _ = _bounds_on(entry, alpha.device)
+        alpha, beta = settings.last
+        low, _, scale, _ = _bounds_on(settings, alpha.device)
         base = torch.distributions.Beta(alpha, beta, validate_args=False)
         return ScaledBeta(base, AffineTransform(low, scale), validate_args=False)
 
@@ -107,15 +122,19 @@ class ScaledBeta(torch.distributions.TransformedDistribution):
 
     @property
     def mean(self) -> torch.Tensor:
-        transform = self.transforms[0]
-        return transform.loc + transform.scale * self.base_dist.mean
+        affine = self._affine
+        return affine.loc + affine.scale * self.base_dist.mean
 
     @property
     def variance(self) -> torch.Tensor:
-        return self.transforms[0].scale ** 2 * self.base_dist.variance
+        return self._affine.scale**2 * self.base_dist.variance
 
     def entropy(self) -> torch.Tensor:
-        return self.base_dist.entropy() + torch.as_tensor(self.transforms[0].scale).log()
+        return self.base_dist.entropy() + torch.as_tensor(self._affine.scale).log()
+
+    @property
+    def _affine(self) -> AffineTransform:
+        return cast(AffineTransform, self.transforms[0])  # the only transform, as built above
 
 
 def beta_bounds(model: Any, mixin: str) -> Bounds:
@@ -141,14 +160,17 @@ def beta_bounds(model: Any, mixin: str) -> Bounds:
             f"high={high.tolist()} (bad dimensions: {bad})"
         )
     scale = high - low
-    return tuple(
-        torch.as_tensor(v, dtype=torch.float32, device=model.device) for v in (low, high, scale, np.log(scale))
-    )
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.float32, device=model.device)
+
+    return tensor(low), tensor(high), tensor(scale), tensor(np.log(scale))
 
 
-def _bounds_on(entry: Any, device: torch.device) -> Bounds:
-    """``entry.bounds`` on ``device`` (moved once if the model changed device)."""
-    bounds = entry.bounds
+def _bounds_on(settings: BetaSettings, device: torch.device) -> Bounds:
+    """``settings.bounds`` on ``device`` (moved once if the model changed device)."""
+    bounds = settings.bounds
     if bounds[0].device != device:
-        bounds = entry.bounds = tuple(t.to(device) for t in bounds)
+        low, high, scale, log_scale = (t.to(device) for t in bounds)
+        bounds = settings.bounds = (low, high, scale, log_scale)
     return bounds

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium
 import torch
 
 from mixrl.models import _roles
+from mixrl.models._roles import HeadSettings
+from mixrl.models.torch._head import ActOutput, Head
 from mixrl.models.torch.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -17,10 +21,23 @@ from mixrl.models.torch.distributions import (
     categorical_sample,
     check_action_mask,
     mask_log_probs,
+    mask_output,
 )
 
 
-class CategoricalMixin:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class CategoricalSettings(HeadSettings):
+    """Settings of a categorical head for one role.
+
+    ``start`` is the ``Discrete`` space's first action (0 for other spaces); ``to_log_probs`` maps
+    ``net_output`` (batch, n) to normalised log-probabilities; ``last`` the log-probabilities of the last act.
+    """
+
+    start: int
+    to_log_probs: Callable[[torch.Tensor], torch.Tensor]
+
+
+class CategoricalMixin(Head):
     """Categorical behaviour: ``compute`` returns ``(net_output (batch, n), outputs)``.
 
     Args:
@@ -28,73 +45,68 @@ class CategoricalMixin:
             (non-negative, finite, non-zero row sum).
         role: role these settings belong to.
 
-    ``act`` returns ``(actions (batch, 1) int64, log_prob (batch, 1), {"net_output": ..., ...})``. Actions of
-    a ``Discrete(n, start=s)`` space are ``s .. s + n - 1``.
+    ``act`` returns ``(actions (batch, 1) int64, log_prob (batch, 1), outputs)``. Actions of a
+    ``Discrete(n, start=s)`` space are ``s .. s + n - 1``. ``outputs`` keys: ``"net_output"`` (batch, n) as
+    returned by ``compute``; in eval mode only (``set_mode("eval")``), ``"mode_actions"`` (batch, 1) int64, the
+    most likely allowed action in the space's values, for deterministic evaluation.
 
     Action masking: ``inputs["action_mask"]`` (batch, n) bool, ``True`` = allowed. Masked actions are never
     sampled, their log-probability is ``-inf`` and the entropy ignores them; a row with every action
-    masked is a ``ValueError``. In eval mode (``set_mode("eval")``) ``outputs["mode_actions"]`` (batch, 1)
-    holds the most likely allowed action, for deterministic evaluation.
+    masked is a ``ValueError``.
     """
 
     def __init__(self, unnormalized_log_prob: bool = True, role: str = "") -> None:
         space = self.action_space
-        start = int(space.start) if isinstance(space, gymnasium.spaces.Discrete) else 0
         _roles.register(
             self,
-            CategoricalMixin,
-            role,
-            to_log_probs=(
-                categorical_log_probs_from_logits if unnormalized_log_prob else categorical_log_probs_from_probs
+            CategoricalSettings(
+                role=role,
+                head=CategoricalMixin,
+                start=int(space.start) if isinstance(space, gymnasium.spaces.Discrete) else 0,
+                to_log_probs=(
+                    categorical_log_probs_from_logits if unnormalized_log_prob else categorical_log_probs_from_probs
+                ),
             ),
-            start=start,
         )
 
-    def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def _act(self, settings: CategoricalSettings, inputs: Mapping[str, Any], role: str) -> ActOutput:
         """Sample actions and return their log-probability, or that of ``inputs["taken_actions"]``."""
-        entry = _roles.route(self, CategoricalMixin, role)
-        if entry.owner is not CategoricalMixin:
-            return entry.owner.act(self, inputs, role)
-
         net_output, outputs = self.compute(inputs, role)
-        log_probs = entry.to_log_probs(net_output)
+        log_probs = settings.to_log_probs(net_output)
         mask = inputs.get("action_mask")
         if mask is not None:
-            log_probs = mask_log_probs(log_probs, check_action_mask(mask, log_probs.shape[-1]))
+            mask = check_action_mask(mask, log_probs.shape[-1])
+            log_probs = mask_log_probs(log_probs, mask)
+            net_output = mask_output(net_output, mask, settings.to_log_probs is categorical_log_probs_from_logits)
         actions = categorical_sample(log_probs)
 
+        start = settings.start
         taken_actions = inputs.get("taken_actions")
         if taken_actions is None:
             log_prob = categorical_log_prob(log_probs, actions)
         else:
             index = taken_actions.reshape(-1, 1).long()
-            log_prob = categorical_log_prob(log_probs, index - entry.start if entry.start else index)
-        if entry.start:
-            actions = actions + entry.start
+            log_prob = categorical_log_prob(log_probs, index - start if start else index)
+        if start:
+            actions = actions + start
         if not self.training:
-            outputs["mode_actions"] = categorical_mode(log_probs) + entry.start
+            outputs["mode_actions"] = categorical_mode(log_probs) + start
 
-        entry.last = log_probs
+        settings.last = log_probs
         outputs["net_output"] = net_output
         return actions, log_prob, outputs
 
-    def get_entropy(self, role: str = "") -> torch.Tensor:
+    def _get_entropy(self, settings: CategoricalSettings) -> torch.Tensor:
         """Entropy (batch,) of the last distribution; ``0.0`` before any ``act``."""
-        entry = _roles.route(self, CategoricalMixin, role)
-        if entry.owner is not CategoricalMixin:
-            return _roles.delegated(entry, "get_entropy", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return torch.tensor(0.0, device=self.device)
-        return categorical_entropy(entry.last)
+        return categorical_entropy(settings.last)
 
-    def distribution(self, role: str = "") -> torch.distributions.Categorical | None:
+    def _distribution(self, settings: CategoricalSettings) -> torch.distributions.Categorical | None:
         """The last distribution as a ``torch.distributions.Categorical`` (``None`` before any ``act``).
 
         Its support is ``0 .. n - 1`` (without the space's ``start``).
         """
-        entry = _roles.route(self, CategoricalMixin, role)
-        if entry.owner is not CategoricalMixin:
-            return _roles.delegated(entry, "distribution", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return None
-        return torch.distributions.Categorical(logits=entry.last, validate_args=False)
+        return torch.distributions.Categorical(logits=settings.last, validate_args=False)

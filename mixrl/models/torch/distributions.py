@@ -152,14 +152,22 @@ def categorical_log_prob(log_probs: torch.Tensor, index: torch.Tensor) -> torch.
 def check_action_mask(mask: torch.Tensor, width: int, chunks: tuple[int, ...] | None = None) -> torch.Tensor:
     """``mask`` as bool (batch, width), after checking its shape and that no row (or chunk) masks everything.
 
-    Reading the "every action masked" condition synchronises with the device: it runs only when a mask
-    is given.
+    The dtype is bool or integer (non-zero = allowed, as gymnasium's int8 masks). Reading the "every action
+    masked" condition synchronises with the device: it runs only when a mask is given.
 
     Raises:
-        ValueError: wrong shape, or a row (a component's chunk, for ``chunks``) with no allowed action.
+        ValueError: wrong shape or dtype (a float mask such as 0.5 has no clear meaning), or a row (a component's
+            chunk, for ``chunks``) with no allowed action.
     """
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"inputs['action_mask'] must be a (batch, {width}) bool tensor, got {type(mask).__name__}")
     if mask.ndim != 2 or mask.shape[-1] != width:
         raise ValueError(f"inputs['action_mask'] must be (batch, {width}), got shape {tuple(mask.shape)}")
+    if mask.dtype.is_floating_point or mask.dtype.is_complex:
+        raise ValueError(
+            f"inputs['action_mask'] must be bool (True = allowed) or integer (non-zero = allowed) of shape "
+            f"(batch, {width}), got dtype {mask.dtype} with shape {tuple(mask.shape)}"
+        )
     mask = mask.bool()
     parts = mask.split(list(chunks), dim=-1) if chunks else (mask,)
     for k, part in enumerate(parts):
@@ -168,6 +176,14 @@ def check_action_mask(mask: torch.Tensor, width: int, chunks: tuple[int, ...] | 
             where = f" in component {k}" if chunks else ""
             raise ValueError(f"inputs['action_mask'] masks every action{where} of rows {empty}: nothing to sample")
     return mask
+
+
+def mask_output(net_output: torch.Tensor, mask: torch.Tensor, logits: bool) -> torch.Tensor:
+    """``net_output`` with masked (``False``) entries at ``-inf`` (``logits``) or ``0`` (probabilities).
+
+    Read as logits (or probabilities) it is the masked distribution, as ``outputs["net_output"]`` of a masked act.
+    """
+    return net_output.masked_fill(~mask, -torch.inf if logits else 0.0)
 
 
 def mask_log_probs(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

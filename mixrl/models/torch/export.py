@@ -20,12 +20,14 @@ import gymnasium
 import torch
 
 from mixrl.models import _roles
-from mixrl.models.torch.beta import BetaMixin
-from mixrl.models.torch.categorical import CategoricalMixin
-from mixrl.models.torch.deterministic import DeterministicMixin
+from mixrl.models._roles import HeadSettings
+from mixrl.models.torch.base import Model
+from mixrl.models.torch.beta import BetaMixin, BetaSettings
+from mixrl.models.torch.categorical import CategoricalMixin, CategoricalSettings
+from mixrl.models.torch.deterministic import DeterministicMixin, DeterministicSettings
 from mixrl.models.torch.distributions import squash
-from mixrl.models.torch.gaussian import GaussianMixin
-from mixrl.models.torch.multicategorical import MultiCategoricalMixin
+from mixrl.models.torch.gaussian import GaussianMixin, GaussianSettings
+from mixrl.models.torch.multicategorical import MultiCategoricalMixin, MultiCategoricalSettings
 from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
 from mixrl.utils.io import atomic_write
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
@@ -37,17 +39,24 @@ FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 class _BoundedHead(torch.nn.Module):
     """Gaussian and deterministic heads: the mean (or output), squashed or clipped to the Box like ``act``."""
 
-    def __init__(self, entry: Any) -> None:
+    center: torch.Tensor
+    half_range: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+
+    def __init__(self, settings: GaussianSettings | DeterministicSettings) -> None:
         super().__init__()
-        self.squash = bool(getattr(entry, "squash", False))
-        self.clip = bool(entry.clip_actions) and not self.squash  # act does not clip squashed actions
-        if self.squash:
-            center, half_range, _ = entry.squash_bounds
+        squash_bounds = settings.squash_bounds if isinstance(settings, GaussianSettings) else None
+        self.squash = squash_bounds is not None
+        self.clip = False  # act does not clip squashed actions
+        if squash_bounds is not None:
+            center, half_range, _ = squash_bounds
             self.register_buffer("center", center.detach().clone())
             self.register_buffer("half_range", half_range.detach().clone())
-        elif self.clip:
-            self.register_buffer("low", entry.bounds[0].detach().clone())
-            self.register_buffer("high", entry.bounds[1].detach().clone())
+        elif settings.clip_actions and settings.bounds is not None:
+            self.clip = True
+            self.register_buffer("low", settings.bounds[0].detach().clone())
+            self.register_buffer("high", settings.bounds[1].detach().clone())
 
     def forward(self, mean_actions: torch.Tensor, *log_std: torch.Tensor) -> torch.Tensor:
         if self.squash:
@@ -58,9 +67,12 @@ class _BoundedHead(torch.nn.Module):
 class _BetaMeanHead(torch.nn.Module):
     """``BetaMixin``: the mean action ``low + (high - low) * alpha / (alpha + beta)`` (``outputs["mean_actions"]``)."""
 
-    def __init__(self, entry: Any) -> None:
+    low: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, settings: BetaSettings) -> None:
         super().__init__()
-        low, _, scale, _ = entry.bounds
+        low, _, scale, _ = settings.bounds
         self.register_buffer("low", low.detach().clone())
         self.register_buffer("scale", scale.detach().clone())
 
@@ -71,9 +83,9 @@ class _BetaMeanHead(torch.nn.Module):
 class _ArgmaxHead(torch.nn.Module):
     """``CategoricalMixin``: the most likely action (batch, 1) int64, shifted by the Discrete ``start``."""
 
-    def __init__(self, entry: Any) -> None:
+    def __init__(self, settings: CategoricalSettings) -> None:
         super().__init__()
-        self.start = int(entry.start)
+        self.start = int(settings.start)
 
     def forward(self, net_output: torch.Tensor) -> torch.Tensor:
         actions = net_output.argmax(dim=-1, keepdim=True)
@@ -83,19 +95,22 @@ class _ArgmaxHead(torch.nn.Module):
 class _MultiArgmaxHead(torch.nn.Module):
     """``MultiCategoricalMixin``: the most likely index of each component (batch, K) int64, plus ``start``."""
 
-    def __init__(self, entry: Any) -> None:
+    start: torch.Tensor
+
+    def __init__(self, settings: MultiCategoricalSettings) -> None:
         super().__init__()
-        self.nvec = [int(n) for n in entry.nvec]
-        self.shifted = entry.start is not None
-        if self.shifted:
-            self.register_buffer("start", entry.start.detach().clone())
+        self.nvec = [int(n) for n in settings.nvec]
+        self.shifted = settings.start is not None
+        if settings.start is not None:
+            self.register_buffer("start", settings.start.detach().clone())
 
     def forward(self, net_output: torch.Tensor) -> torch.Tensor:
         actions = torch.stack([chunk.argmax(dim=-1) for chunk in net_output.split(self.nvec, dim=-1)], dim=-1)
         return actions + self.start if self.shifted else actions
 
 
-# mixin -> factory(role entry) -> module mapping ``compute``'s tuple (without ``outputs``) to actions
+# head -> factory(the role's settings of that head) -> module mapping ``compute``'s tuple (without ``outputs``)
+# to actions
 DETERMINISTIC_HEADS: dict[type, Callable[[Any], torch.nn.Module]] = {
     GaussianMixin: _BoundedHead,
     MultivariateGaussianMixin: _BoundedHead,
@@ -123,19 +138,19 @@ class ExportedPolicy(torch.nn.Module):
         NotImplementedError: the role's mixin has no deterministic head here (e.g. ``TabularMixin``).
     """
 
-    def __init__(self, model: torch.nn.Module, role: str = "policy") -> None:
+    def __init__(self, model: Model, role: str = "policy") -> None:
         super().__init__()
-        entry = _role_entry(model, role)
-        factory = DETERMINISTIC_HEADS.get(entry.owner)
+        settings = _role_settings(model, role)
+        factory = DETERMINISTIC_HEADS.get(settings.head)
         if factory is None:
             supported = ", ".join(mixin.__name__ for mixin in DETERMINISTIC_HEADS)
             raise NotImplementedError(
-                f"role {role!r} of {type(model).__name__} is served by {entry.owner.__name__}, which cannot be "
+                f"role {role!r} of {type(model).__name__} is served by {settings.head.__name__}, which cannot be "
                 f"exported: supported mixins are {supported}"
             )
         self.model = model
         self.role = role
-        self.head = factory(entry).to(_model_device(model))  # the entry's bounds may be on another device
+        self.head = factory(settings).to(_model_device(model))  # the settings' bounds may be on another device
         self.rnn_sizes = _rnn_sizes(model)
 
     def forward(self, observations: torch.Tensor, *rnn_states: torch.Tensor) -> Any:
@@ -173,7 +188,7 @@ class ExportedPolicy(torch.nn.Module):
 
 
 def export_model(
-    model: torch.nn.Module,
+    model: Model,
     path: str | os.PathLike,
     format: ExportFormat = "onnx",
     role: str = "policy",
@@ -240,8 +255,14 @@ def _to_onnx(policy: ExportedPolicy, args: tuple[torch.Tensor, ...], dynamo: boo
     axes = {name: {0: "batch"} for name in ("observations", "actions")}
     axes.update({name: {1: "batch"} for name in input_names[1:] + output_names[1:]})
     buffer = io.BytesIO()
-    torch.onnx.export(
-        policy, args, buffer, input_names=input_names, output_names=output_names, dynamo=False, dynamic_axes=axes
+    torch.onnx.export(  # the TorchScript-based exporter writes to a file object too (torch types only paths)
+        policy,
+        args,
+        buffer,  # type: ignore[arg-type]
+        input_names=input_names,
+        output_names=output_names,
+        dynamo=False,
+        dynamic_axes=axes,
     )
     return buffer.getvalue()
 
@@ -256,12 +277,20 @@ def _to_onnx_dynamo(
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")
     registration.addFilter(_no_torchvision_notice)
     try:
-        names = {"input_names": input_names, "output_names": output_names}
         program = torch.onnx.export(
-            policy, args, dynamo=True, dynamic_shapes=dynamic_shapes, external_data=False, verbose=False, **names
+            policy,
+            args,
+            input_names=input_names,
+            output_names=output_names,
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            external_data=False,
+            verbose=False,
         )
     finally:
         registration.removeFilter(_no_torchvision_notice)
+    if program is None:  # only without dynamo (or with a path to write to)
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNX program")
     return program.model_proto.SerializeToString()
 
 
@@ -270,30 +299,34 @@ def _no_torchvision_notice(record: logging.LogRecord) -> bool:
     return "torchvision is not installed" not in record.getMessage()
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
+def _model_device(model: Model) -> torch.device:
     """Where the model's parameters are (``model.device`` for a model without parameters)."""
     return next(model.parameters(), torch.empty(0, device=model.device)).device
 
 
-def _role_entry(model: torch.nn.Module, role: str) -> Any:
-    """The role entry that serves ``act(..., role)`` (the routing of the mixins themselves)."""
-    registry = model.__dict__.get("_mixrl") or {}
-    if not registry:
+def _role_settings(model: Model, role: str) -> HeadSettings:
+    """The settings that serve ``act(..., role)`` (the routing of the mixins themselves).
+
+    Raises:
+        ValueError: the model has no head, or the role is unknown (or ambiguous) on a multi-role model.
+    """
+    if "_mixrl" not in model.__dict__ or not _roles.all_settings(model):
         raise ValueError(
             f"{type(model).__name__} has no mixin configuration to export: build it from a mixin "
             "(class Policy(GaussianMixin, Model)) and call the mixin's __init__"
         )
-    return _roles.route(model, next(iter(registry)), role)
+    settings, _ = _roles.route(model, role, "act")
+    return settings
 
 
-def _rnn_sizes(model: torch.nn.Module) -> list[tuple[int, ...]]:
+def _rnn_sizes(model: Model) -> list[tuple[int, ...]]:
     """``get_specification()["rnn"]["sizes"]`` (empty for a feed-forward model)."""
     rnn = model.get_specification().get("rnn") or {}
     return [tuple(int(s) for s in size) for size in rnn.get("sizes", [])]
 
 
 def _example_args(
-    model: torch.nn.Module, rnn_sizes: list[tuple[int, ...]], example_inputs: torch.Tensor | Sequence | None
+    model: Model, rnn_sizes: list[tuple[int, ...]], example_inputs: torch.Tensor | Sequence | None
 ) -> tuple[torch.Tensor, ...]:
     """``(observations, *rnn_states)`` to trace with: the given ones, or a sample of a batch size that no
     other input dimension has (so an exporter cannot mistake a feature dimension for the batch)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import gymnasium
@@ -9,12 +11,16 @@ import numpy as np
 import torch
 
 from mixrl.models import _roles
+from mixrl.models._roles import HeadSettings
+from mixrl.models.torch._head import ActOutput, Head
 from mixrl.models.torch.distributions import (
     MultiLogProbs,
+    Reduction,
     categorical_log_probs_from_logits,
     categorical_log_probs_from_probs,
     check_action_mask,
     get_reduction,
+    mask_output,
     multicategorical_entropy,
     multicategorical_log_prob,
     multicategorical_log_probs,
@@ -63,7 +69,22 @@ class MultiCategoricalDistribution:
         return f"MultiCategoricalDistribution(nvec={sizes}, batch={list(self.distributions[0].batch_shape)})"
 
 
-class MultiCategoricalMixin:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class MultiCategoricalSettings(HeadSettings):
+    """Settings of a multi-categorical head for one role.
+
+    ``nvec`` holds the K component sizes; ``start`` the per-component first actions (K,) int64, ``None`` when
+    all are 0; ``to_log_probs`` maps a chunk of ``net_output`` to normalised log-probabilities; ``reduce`` is
+    the reduction over the K components; ``last`` the log-probabilities of the last act.
+    """
+
+    nvec: tuple[int, ...]
+    start: torch.Tensor | None
+    to_log_probs: Callable[[torch.Tensor], torch.Tensor]
+    reduce: Reduction
+
+
+class MultiCategoricalMixin(Head):
     """Multi-categorical behaviour: ``compute`` returns ``(net_output (batch, sum(nvec)), outputs)``.
 
     ``net_output`` holds ``len(nvec)`` consecutive chunks, one categorical per component of the
@@ -76,13 +97,14 @@ class MultiCategoricalMixin:
             ``"sum"`` (batch, 1), ``"mean"``, ``"prod"`` or ``"none"`` (batch, K).
         role: role these settings belong to.
 
-    ``act`` returns ``(actions (batch, K) int64, log_prob, {"net_output": ..., ...})``. Actions of a space
-    with ``start`` are shifted by it (``taken_actions`` are read the same way).
+    ``act`` returns ``(actions (batch, K) int64, log_prob, outputs)``. Actions of a space with ``start`` are
+    shifted by it (``taken_actions`` are read the same way). ``outputs`` keys: ``"net_output"``
+    (batch, sum(nvec)) as returned by ``compute``; in eval mode only (``set_mode("eval")``), ``"mode_actions"``
+    (batch, K) int64, each component's most likely allowed action in the space's values.
 
     Action masking: ``inputs["action_mask"]`` (batch, sum(nvec)) bool, ``True`` = allowed, laid out like
     ``net_output``. Masked actions are never sampled, their log-probability is ``-inf`` and the entropy
-    ignores them; a component with every action masked is a ``ValueError``. In eval mode
-    ``outputs["mode_actions"]`` (batch, K) holds each component's most likely allowed action.
+    ignores them; a component with every action masked is a ``ValueError``.
 
     Raises:
         ValueError: the action space is not a gymnasium MultiDiscrete or Discrete, or ``reduction`` is unknown.
@@ -97,36 +119,35 @@ class MultiCategoricalMixin:
         nvec, start = _components(self.action_space)
         _roles.register(
             self,
-            MultiCategoricalMixin,
-            role,
-            nvec=nvec,
-            start=torch.as_tensor(start, dtype=torch.int64, device=self.device) if any(start) else None,
-            to_log_probs=(
-                categorical_log_probs_from_logits if unnormalized_log_prob else categorical_log_probs_from_probs
+            MultiCategoricalSettings(
+                role=role,
+                head=MultiCategoricalMixin,
+                nvec=nvec,
+                start=torch.as_tensor(start, dtype=torch.int64, device=self.device) if any(start) else None,
+                to_log_probs=(
+                    categorical_log_probs_from_logits if unnormalized_log_prob else categorical_log_probs_from_probs
+                ),
+                reduce=get_reduction(reduction),
             ),
-            reduce=get_reduction(reduction),
         )
 
-    def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def _act(self, settings: MultiCategoricalSettings, inputs: Mapping[str, Any], role: str) -> ActOutput:
         """Sample one action per component and return the reduced log-probability of them, or of ``taken_actions``."""
-        entry = _roles.route(self, MultiCategoricalMixin, role)
-        if entry.owner is not MultiCategoricalMixin:
-            return entry.owner.act(self, inputs, role)
-
         net_output, outputs = self.compute(inputs, role)
-        log_probs = multicategorical_log_probs(net_output, entry.nvec, entry.to_log_probs)
+        log_probs = multicategorical_log_probs(net_output, settings.nvec, settings.to_log_probs)
         mask = inputs.get("action_mask")
         if mask is not None:
-            mask = check_action_mask(mask, net_output.shape[-1], entry.nvec)
-            log_probs = multicategorical_mask(log_probs, mask, entry.nvec)
+            mask = check_action_mask(mask, net_output.shape[-1], settings.nvec)
+            log_probs = multicategorical_mask(log_probs, mask, settings.nvec)
+            net_output = mask_output(net_output, mask, settings.to_log_probs is categorical_log_probs_from_logits)
         actions = multicategorical_sample(log_probs)
-        start = _start_on(entry, actions.device)
+        start = _start_on(settings, actions.device)
 
         taken_actions = inputs.get("taken_actions")
         if taken_actions is None:
             log_prob = multicategorical_log_prob(log_probs, actions)
         else:
-            index = taken_actions.reshape(-1, len(entry.nvec)).long()
+            index = taken_actions.reshape(-1, len(settings.nvec)).long()
             log_prob = multicategorical_log_prob(log_probs, index if start is None else index - start)
         if start is not None:
             actions = actions + start
@@ -134,30 +155,24 @@ class MultiCategoricalMixin:
             mode = multicategorical_mode(log_probs)
             outputs["mode_actions"] = mode if start is None else mode + start
 
-        entry.last = log_probs
+        settings.last = log_probs
         outputs["net_output"] = net_output
-        return actions, entry.reduce(log_prob), outputs
+        return actions, settings.reduce(log_prob), outputs
 
-    def get_entropy(self, role: str = "") -> torch.Tensor:
+    def _get_entropy(self, settings: MultiCategoricalSettings) -> torch.Tensor:
         """Per-component entropies of the last distribution, reduced: (batch, 1), or (batch, K) for ``"none"``.
 
         ``0.0`` before any ``act``.
         """
-        entry = _roles.route(self, MultiCategoricalMixin, role)
-        if entry.owner is not MultiCategoricalMixin:
-            return _roles.delegated(entry, "get_entropy", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return torch.tensor(0.0, device=self.device)
-        return entry.reduce(multicategorical_entropy(entry.last))
+        return settings.reduce(multicategorical_entropy(settings.last))
 
-    def distribution(self, role: str = "") -> MultiCategoricalDistribution | None:
+    def _distribution(self, settings: MultiCategoricalSettings) -> MultiCategoricalDistribution | None:
         """The last distribution as a :class:`MultiCategoricalDistribution` (``None`` before any ``act``)."""
-        entry = _roles.route(self, MultiCategoricalMixin, role)
-        if entry.owner is not MultiCategoricalMixin:
-            return _roles.delegated(entry, "distribution", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return None
-        return MultiCategoricalDistribution(entry.last)
+        return MultiCategoricalDistribution(settings.last)
 
 
 def _components(space: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -174,9 +189,9 @@ def _components(space: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     )
 
 
-def _start_on(entry: Any, device: torch.device) -> torch.Tensor | None:
-    """The entry's per-component ``start`` (K,) on ``device`` (moved once if the model changed device)."""
-    start = entry.start
+def _start_on(settings: MultiCategoricalSettings, device: torch.device) -> torch.Tensor | None:
+    """The per-component ``start`` (K,) of ``settings`` on ``device`` (moved once if the model changed device)."""
+    start = settings.start
     if start is not None and start.device != device:
-        start = entry.start = start.to(device)
+        start = settings.start = start.to(device)
     return start

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from mixrl.models import _roles
+from mixrl.models.torch._head import ActOutput, Head
 from mixrl.models.torch.distributions import REDUCTIONS, multivariate_gaussian_entropy
-from mixrl.models.torch.gaussian import diagonal_gaussian_act, gaussian_settings, last_log_std
+from mixrl.models.torch.gaussian import GaussianSettings, diagonal_gaussian_act, gaussian_settings, last_log_std
 
 
-class MultivariateGaussianMixin:
+class MultivariateGaussianMixin(Head):
     """Multivariate Gaussian behaviour: ``compute`` returns ``(mean_actions, log_std, outputs)``.
 
     The distribution is ``MultivariateNormal(mean_actions, scale_tril=diag(exp(log_std)))``: ``exp(log_std)``
@@ -26,7 +28,10 @@ class MultivariateGaussianMixin:
         max_log_std: upper clamp bound.
         role: role these settings belong to.
 
-    ``act`` returns ``(actions (batch, A), log_prob (batch, 1), {"mean_actions": (batch, A), ...})``.
+    ``act`` returns ``(actions (batch, A), log_prob (batch, 1), outputs)`` with these ``outputs`` keys, all
+    (batch, A) (a state-independent ``log_std`` is broadcast over the batch, as a view): ``"mean_actions"``,
+    ``"log_std"`` (after the clamp) and ``"stddev"`` ``= exp(log_std)``, the standard deviation of each
+    dimension.
 
     Raises:
         ValueError: ``clip_actions`` without a gymnasium Box action space.
@@ -40,50 +45,44 @@ class MultivariateGaussianMixin:
         max_log_std: float = 2,
         role: str = "",
     ) -> None:
-        settings = gaussian_settings(
-            self, "MultivariateGaussianMixin", clip_actions, clip_log_std, min_log_std, max_log_std
+        _roles.register(
+            self,
+            GaussianSettings(
+                role=role,
+                head=MultivariateGaussianMixin,
+                reduce=REDUCTIONS["sum"],
+                **gaussian_settings(
+                    self, "MultivariateGaussianMixin", clip_actions, clip_log_std, min_log_std, max_log_std
+                ),
+            ),
         )
-        _roles.register(self, MultivariateGaussianMixin, role, reduce=REDUCTIONS["sum"], squash=False, **settings)
 
-    def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def _act(self, settings: GaussianSettings, inputs: Mapping[str, Any], role: str) -> ActOutput:
         """Sample actions (reparameterised) and return their log-probability, or that of ``inputs["taken_actions"]``."""
-        entry = _roles.route(self, MultivariateGaussianMixin, role)
-        if entry.owner is not MultivariateGaussianMixin:
-            return entry.owner.act(self, inputs, role)
+        return diagonal_gaussian_act(self, settings, inputs, role)
 
-        return diagonal_gaussian_act(self, entry, inputs, role)
-
-    def get_entropy(self, role: str = "") -> torch.Tensor:
+    def _get_entropy(self, settings: GaussianSettings) -> torch.Tensor:
         """Entropy (batch,) of the last distribution; ``0.0`` before any ``act``."""
-        entry = _roles.route(self, MultivariateGaussianMixin, role)
-        if entry.owner is not MultivariateGaussianMixin:
-            return _roles.delegated(entry, "get_entropy", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return torch.tensor(0.0, device=self.device)
-        mean_actions, log_std = entry.last
+        mean_actions, log_std = settings.last
         return multivariate_gaussian_entropy(log_std).expand(mean_actions.shape[:-1])
 
-    def get_log_std(self, role: str = "") -> torch.Tensor:
+    def _get_log_std(self, settings: GaussianSettings) -> torch.Tensor:
         """Log standard deviation (batch, num_actions) of the last distribution (after clamping).
 
         Raises:
             RuntimeError: no ``act`` yet for this role.
         """
-        entry = _roles.route(self, MultivariateGaussianMixin, role)
-        if entry.owner is not MultivariateGaussianMixin:
-            return _roles.delegated(entry, "get_log_std", role)(self, role)
-        return last_log_std(entry, role)
+        return last_log_std(settings)
 
-    def distribution(self, role: str = "") -> torch.distributions.MultivariateNormal | None:
+    def _distribution(self, settings: GaussianSettings) -> torch.distributions.MultivariateNormal | None:
         """The last distribution as a ``torch.distributions.MultivariateNormal`` (``None`` before any ``act``).
 
         Its ``scale_tril`` is ``diag(exp(log_std))`` broadcast to (batch, A, A).
         """
-        entry = _roles.route(self, MultivariateGaussianMixin, role)
-        if entry.owner is not MultivariateGaussianMixin:
-            return _roles.delegated(entry, "distribution", role)(self, role)
-        if entry.last is None:
+        if settings.last is None:
             return None
-        mean_actions, log_std = entry.last
+        mean_actions, log_std = settings.last
         scale_tril = torch.diag_embed(log_std.exp().expand_as(mean_actions))
         return torch.distributions.MultivariateNormal(mean_actions, scale_tril=scale_tril, validate_args=False)

@@ -49,6 +49,10 @@ class ObservationNormalizer(torch.nn.Module):
             non-floating ``dtype``.
     """
 
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(
         self,
         size_or_shape: int | Sequence[int],

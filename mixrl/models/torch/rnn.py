@@ -1,7 +1,7 @@
 """Recurrent models: run ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` the way skrl-1.x recurrent agents call them.
 
 Rollout (``training=False``) runs one step per call; training runs ``B`` sequences of length ``L``
-and resets a sequence's state to zeros after each step where it terminated (SPEC section 10).
+and resets a sequence's state to zeros after each step where it terminated (what skrl 1.x recurrent agents expect).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _call(rnn: RecurrentModule, x: torch.Tensor, states: list[torch.Tensor]) -> 
     return out, [h]
 
 
-def _validate(rnn: nn.Module, x: torch.Tensor, states: list[torch.Tensor], rows: int) -> None:
+def _validate(rnn: RecurrentModule, x: torch.Tensor, states: list[torch.Tensor], rows: int) -> None:
     """Shape-only checks (no host synchronisation)."""
     _check_module(rnn)
     name = type(rnn).__name__

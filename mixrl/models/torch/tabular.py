@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from mixrl.models import _roles
+from mixrl.models._roles import HeadSettings
+from mixrl.models.torch._head import Head
+
+if TYPE_CHECKING:  # the mixin is always combined with Model (a torch.nn.Module): type-check it as one
+    from torch.nn import Module as _Module
+else:
+    _Module = object
 
 
-class TabularMixin:
+@dataclasses.dataclass(eq=False, kw_only=True)
+class TabularSettings(HeadSettings):
+    """Settings of a tabular head for one role: the number of parallel environments (the table's first axis)."""
+
+    num_envs: int
+
+
+class TabularMixin(Head, _Module):
     """Tabular behaviour: ``compute`` returns ``(actions (batch, 1), outputs)``, ``act`` ``(actions, None, outputs)``.
 
     Tensors assigned as public attributes (``self.q_table = torch.ones(num_envs, num_obs, num_actions)``) are
@@ -25,15 +40,17 @@ class TabularMixin:
         role: role these settings belong to.
     """
 
+    if TYPE_CHECKING:  # the agent's table (assigned by the model) and Model's state-dict check
+        q_table: torch.Tensor
+
+        def _check_state_dict(self, state: Mapping[str, Any], strict: bool, source: str) -> None: ...
+
     def __init__(self, num_envs: int = 1, role: str = "") -> None:
-        _roles.register(self, TabularMixin, role, num_envs=int(num_envs))
+        _roles.register(self, TabularSettings(role=role, head=TabularMixin, num_envs=int(num_envs)))
         self.num_envs = int(num_envs)
 
-    def act(self, inputs: dict[str, Any], role: str = "") -> tuple[torch.Tensor, None, dict]:
+    def _act(self, settings: TabularSettings, inputs: Mapping[str, Any], role: str) -> tuple[torch.Tensor, None, dict]:
         """Run ``compute``: ``(actions (batch, 1), None, outputs)``."""
-        entry = _roles.route(self, TabularMixin, role)
-        if entry.owner is not TabularMixin:
-            return entry.owner.act(self, inputs, role)
         actions, outputs = self.compute(inputs, role)
         return actions, None, outputs
 

@@ -1,10 +1,10 @@
-"""Bring external weights into mixrl models: external checkpoint readers, torch <-> Flax conversion, seed-era names.
+"""Bring external weights into mixrl models: external checkpoint readers, torch <-> Flax conversion, legacy-era names.
 
 * :func:`read_migration_source`, :func:`read_sb3`, :func:`read_rl_games`, :func:`read_flax`: what
   ``Model.migrate(path=...)`` reads (stable-baselines3 ``.zip``, rl_games ``.pth``, state dicts, Flax msgpack);
 * :func:`torch_to_flax`, :func:`flax_to_torch`: the same architecture's parameters across frameworks;
 * :func:`migrate_params`: ``migrate`` for Flax parameter trees (used by ``mixrl.models.jax.Model.migrate``);
-* :func:`is_seed_layout`, :func:`seed_to_instantiated`: seed-era ``net.N.*`` checkpoints of instantiated models.
+* :func:`is_legacy_layout`, :func:`legacy_to_instantiated`: legacy-era ``net.N.*`` checkpoints of instantiated models.
 
 Names are imported on first use, so importing this package needs neither torch nor jax.
 """
@@ -23,8 +23,8 @@ _EXPORTS = {
     "torch_to_flax": "torch_flax",
     "flax_to_torch": "torch_flax",
     "migrate_params": "flax_migrate",
-    "is_seed_layout": "seed_layout",
-    "seed_to_instantiated": "seed_layout",
+    "is_legacy_layout": "legacy_layout",
+    "legacy_to_instantiated": "legacy_layout",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -71,10 +71,12 @@ def migrate_params(
     import jax.numpy as jnp
 
     check_sources(state_dict, path)
+    entries: Mapping[str, Any]
     if path is not None:
         source = read_migration_source(path, allow_pickle=allow_pickle)
         kind, entries = source.kind, source.entries
     else:
+        assert state_dict is not None  # check_sources: exactly one of state_dict / path
         kind, entries = ("flax", state_dict) if is_flax_tree(state_dict) else ("state_dict", state_dict)
     if kind == "flax":
         entries = torch_view(entries)

@@ -70,11 +70,11 @@ def read_document(config: Config) -> tuple[Mapping[str, Any], str]:
         return config, "config"
     if not isinstance(config, (str, os.PathLike)):
         raise ValueError(f"config must be a mapping, YAML text or a YAML file path, got {type(config).__name__}")
-    inline = isinstance(config, str) and "\n" in config
-    source = "config" if inline else os.fspath(config)
+    inline = config if isinstance(config, str) and "\n" in config else None
+    source = "config" if inline is not None else os.fspath(config)
     try:
-        if inline:
-            document = yaml.safe_load(config)
+        if inline is not None:
+            document = yaml.safe_load(inline)
         else:
             with open(config, encoding="utf-8") as file:
                 document = yaml.safe_load(file)
@@ -97,10 +97,15 @@ def _mixin(document: Any, where: str) -> Mixin | None:
     return parse_kind(document["class"], f"{where}: class")
 
 
-def _single(document: Mapping[str, Any], where: str, extra: tuple[str, ...]) -> Build:
+def _role_mixin(document: Any, where: str) -> Mixin:
     mixin = _mixin(document, where)
     if mixin is None:
         raise ValueError(f"{where}: a role is one mixin, not a shared model (class {document['class']!r})")
+    return mixin
+
+
+def _single(document: Mapping[str, Any], where: str, extra: tuple[str, ...]) -> Build:
+    mixin = _role_mixin(document, where)
     _unknown(document, description_keys(mixin) | set(extra), where)
     kwargs = {key: value for key, value in document.items() if key not in ("class", *SPACES)}
     return Build(mixin.function, kwargs)
@@ -114,7 +119,7 @@ def _shared(roles: Any, options: Mapping[str, Any], where: str) -> Build:
     structure, parameters = [], []
     for role, document in roles.items():
         build = _single(document, f"{where}.{role}", ("class",))
-        structure.append(parse_kind(document["class"]).name)
+        structure.append(_role_mixin(document, f"{where}.{role}").name)
         parameters.append(dict(build.kwargs))
     kwargs = {"structure": structure, "roles": list(roles), "parameters": parameters, **options}
     return Build("shared_model", kwargs, tuple(roles))

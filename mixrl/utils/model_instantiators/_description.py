@@ -1,9 +1,9 @@
-"""One network description from either style (SPEC 12.2 / 12.3), framework-free.
+"""One network description from either style (legacy keywords or definition), framework-free.
 
-The definition style (``network`` / ``output``) and the legacy seed style (``hiddens``, ``Shape``, ...)
+The definition style (``network`` / ``output``) and the legacy ``hiddens`` style (``hiddens``, ``Shape``, ...)
 both become one validated :class:`Description`: containers in evaluation order and the output. Each
 description also keeps ``data``, plain data in the same style that describes it again (canonical layer
-forms, normalised expressions, seed defaults filled in): the resolved description saved with a model.
+forms, normalised expressions, legacy defaults filled in): the resolved description saved with a model.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import ast
 import keyword
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._expressions import (
@@ -33,7 +33,12 @@ from mixrl.utils.model_instantiators._layers import (
 )
 
 LEGACY_KEYS = ("input_shape", "hiddens", "hidden_activation", "output_shape", "output_activation", "output_scale")
-SEED = {"hiddens": [256, 256], "hidden_activation": "relu", "output_shape": Shape.ACTIONS, "output_scale": 1.0}
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "hiddens": [256, 256],
+    "hidden_activation": "relu",
+    "output_shape": Shape.ACTIONS,
+    "output_scale": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class Output:
     expression: Expression
     token: str | None
     units: int | str | None
+
+    def refs(self, key: str) -> dict[str, str]:
+        """``{token: key}``: the environment key the output's token reads (empty without a token)."""
+        return {} if self.token is None else {self.token: key}
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def _text(value: Any, what: str) -> str:
 
 
 def parse_network(network: Any) -> tuple[Container, ...]:
-    """The ``network`` list of ``{name, input, layers, activations}`` items (SPEC 12.3).
+    """The ``network`` list of ``{name, input, layers, activations}`` items of the definition style.
 
     Raises:
         ValueError: not a non-empty list, a bad or duplicate name, a bad input expression or layer list,
@@ -107,7 +116,7 @@ def recurrent_container(network: Sequence[Container]) -> Container | None:
     """The container whose first layer is recurrent, or None.
 
     Raises:
-        ValueError: more than one recurrent layer (a model has one recurrent state list, SPEC 10).
+        ValueError: more than one recurrent layer (a model has one recurrent state list).
     """
     found = [container for container in network if container.layers and container.layers[0].recurrent]
     if len(found) > 1:
@@ -119,7 +128,7 @@ def recurrent_container(network: Sequence[Container]) -> Container | None:
 
 
 def parse_output(output: Any, containers: Sequence[str]) -> Output:
-    """The output expression over the ``containers``; ``""`` is the last container (SPEC 12.7).
+    """The output expression over the ``containers``; ``""`` is the last container.
 
     Raises:
         ValueError: a bad expression, or more than one distinct token.
@@ -153,11 +162,11 @@ def output_text(output: Output) -> str:
     return ast.unparse(output.expression.tree)
 
 
-# ---------------------------------------------------------------- legacy (seed) style
+# ---------------------------------------------------------------- legacy ``hiddens`` style
 
 
-class SeedDefault:
-    """A seed default in a signature: shows the seed value and tells "not given" apart from "given"."""
+class LegacyDefault:
+    """A legacy-keyword default in a signature: shows the default value and tells "not given" apart from "given"."""
 
     __slots__ = ("value",)
 
@@ -166,6 +175,18 @@ class SeedDefault:
 
     def __repr__(self) -> str:
         return str(self.value) if isinstance(self.value, Shape) else repr(self.value)
+
+
+_T = TypeVar("_T")
+
+
+def legacy_default(value: _T) -> _T:
+    """A :class:`LegacyDefault` of ``value``, typed as ``value`` so that it fits the keyword's annotation.
+
+    Like ``dataclasses.field``, the marker stands in for a value of the annotated type: the instantiators
+    replace it (see :func:`describe`) before anything reads it as that type.
+    """
+    return cast(_T, LegacyDefault(value))
 
 
 _LOGGED: list[bool] = []
@@ -181,9 +202,9 @@ def legacy_trunk(values: Mapping[str, Any]) -> tuple[Container, dict[str, Any]]:
     token = value.name if isinstance(value, Shape) else canonical_token(value) if isinstance(value, str) else None
     if token not in INPUT_TOKENS:
         raise ValueError(f"input_shape must be one of Shape.{list(INPUT_TOKENS)}, got {value!r}")
-    hiddens = values.get("hiddens", SEED["hiddens"])
+    hiddens = values.get("hiddens", LEGACY_DEFAULTS["hiddens"])
     hiddens = [hiddens] if type(hiddens) is int else hiddens
-    activations = values.get("hidden_activation", SEED["hidden_activation"])
+    activations = values.get("hidden_activation", LEGACY_DEFAULTS["hidden_activation"])
     if not isinstance(hiddens, (list, tuple)) or not isinstance(activations, (str, list, tuple)):
         raise ValueError(
             f"hiddens must be an int or a list of ints, got {hiddens!r}; hidden_activation a name or a list"
@@ -206,15 +227,15 @@ def legacy_head(
     """The output of ``output_shape`` / ``output_activation`` / ``output_scale`` and its plain data.
 
     Args:
-        output_activation: the model kind's seed default, used when ``values`` has none.
+        output_activation: the model kind's legacy default, used when ``values`` has none.
 
     Raises:
         ValueError: an invalid value (named in the message).
     """
-    size = units(values.get("output_shape", SEED["output_shape"]), "output_shape")
+    size = units(values.get("output_shape", LEGACY_DEFAULTS["output_shape"]), "output_shape")
     token = "ONE" if size == "ONE" else "ACTIONS"
     name = activation(values.get("output_activation", output_activation), "output_activation")
-    scale = values.get("output_scale", SEED["output_scale"])
+    scale = values.get("output_scale", LEGACY_DEFAULTS["output_scale"])
     if scale is not None and type(scale) not in (int, float):
         raise ValueError(f"output_scale must be a number or None, got {scale!r}")
     text = f"{name}({token})" if name else token
@@ -228,23 +249,23 @@ def note_legacy() -> None:
     if not _LOGGED:
         _LOGGED.append(True)
         logger.info(
-            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the seed network; "
+            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the legacy-era MLP; "
             "the definition style (network=[...], output=...) describes any network"
         )
 
 
 def describe(network: Any, output: Any, legacy: Mapping[str, Any], output_activation: str | None) -> Description:
-    """One :class:`Description` from either style; seed defaults apply when no definition is given.
+    """One :class:`Description` from either style; the legacy defaults apply when no definition is given.
 
     Args:
-        legacy: the legacy keywords; :class:`SeedDefault` values count as not given.
-        output_activation: the seed default ``output_activation`` of the model kind.
+        legacy: the legacy keywords; :class:`LegacyDefault` values count as not given.
+        output_activation: the legacy default ``output_activation`` of the model kind.
 
     Raises:
         TypeError: both styles are given.
         ValueError: an invalid description.
     """
-    given = {key: value for key, value in legacy.items() if not isinstance(value, SeedDefault)}
+    given = {key: value for key, value in legacy.items() if not isinstance(value, LegacyDefault)}
     if network or not (isinstance(output, str) and not output.strip()):
         if given:
             raise TypeError(f"pass either network/output or the legacy keywords {sorted(given)}, not both")

@@ -1,4 +1,4 @@
-"""The expression language of instantiator descriptions (SPEC 12.4 / 12.7), framework-free.
+"""The expression language of instantiator descriptions (input and output expressions), framework-free.
 
 Input and output expressions are parsed with ``ast.parse(text, mode="eval")`` and walked against an
 allow-list of node types, tokens and function names; the result is a normalised tree (canonical token
@@ -97,7 +97,7 @@ class _Checker:
         allowed = "numbers, names, + - * /, unary minus, calls" + (", indexing/slicing" if self.kind == "input" else "")
         raise self.fail(node, f"is not allowed ({type(node).__name__} node); allowed: {allowed}")
 
-    def name(self, node: ast.expr) -> ast.Name:
+    def name(self, node: ast.Name | ast.Attribute) -> ast.Name:
         ident = ast.unparse(node)
         tokens = INPUT_TOKENS if self.kind == "input" else OUTPUT_TOKENS
         valid = isinstance(node, ast.Name) or (isinstance(node.value, ast.Name) and node.value.id == "Shape")
@@ -117,7 +117,7 @@ class _Checker:
     def call(self, node: ast.Call) -> ast.Call:
         allowed = INPUT_FUNCTIONS if self.kind == "input" else OUTPUT_FUNCTIONS
         func = node.func.id.lower() if isinstance(node.func, ast.Name) else None
-        if func not in allowed:
+        if func is None or func not in allowed:
             raise ValueError(
                 f"{self.kind} expression {self.text!r}: unknown function {ast.unparse(node.func)!r}: "
                 f"expected one of {list(allowed)}"
@@ -176,7 +176,7 @@ class _Checker:
 
 
 def parse_expression(text: Any, kind: str, containers: Sequence[str]) -> Expression:
-    """Parse and check an ``"input"`` or ``"output"`` expression (see SPEC 12.4 / 12.7); nothing is executed.
+    """Parse and check an ``"input"`` or ``"output"`` expression; nothing is executed.
 
     Raises:
         ValueError: syntax error, or a node, name or function outside the allow-list (named in the message).

@@ -1,9 +1,10 @@
-"""Layers and activations of a container (SPEC 12.5 / 12.6), framework-free.
+"""Layers and activations of a container, framework-free.
 
 Every accepted form of a layer (short, positional list, dict with torch or JAX key names) becomes one
 canonical :class:`Layer` with torch keyword names; :func:`layer_data` writes it back as plain data
 that parses to the same layer. Recurrent layers (``gru``, ``lstm``, ``rnn``) are a mixrl addition:
-the backends run them through the SPEC 10 helper, so the model gets the RNN contract.
+the backends run them through their recurrent helper (torch ``sequence_forward``, JAX ``Recurrent``), so the
+model takes and returns ``inputs["rnn"]`` states the way skrl-1.x recurrent agents call it.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def resolve_units(value: int | str, num_observations: int | None, num_actions: i
         return value
     sizes = {"ONE": 1, "STATES": num_observations, "ACTIONS": num_actions}
     parts = [sizes[part] for part in value.split("_")] if value != "ONE" else [1]
-    if None in parts or not all(parts):
+    present = [part for part in parts if part]  # None (no space) and 0 (empty space) are both missing
+    if len(present) != len(parts):
         raise ValueError(f"the size token {value} needs the model's observation/action space, which is empty")
-    return sum(parts)
+    return sum(present)
 
 
 def _positive(value: Any) -> bool:
@@ -107,7 +109,7 @@ def _check_arg(key: str, value: Any, where: str) -> Any:
 
 
 def _layer(layer: Any, where: str) -> tuple[str, dict[str, Any]]:
-    """``(kind, args)`` of one layer item in any short, positional or dict form of SPEC 12.5."""
+    """``(kind, args)`` of one layer item in any short, positional or dict form."""
     if type(layer) is int:
         return "linear", {"out_features": units(layer, where)}
     if isinstance(layer, str) and layer.lower() == "flatten":
@@ -158,7 +160,7 @@ def activation(name: Any, where: str) -> str | None:
 
 
 def parse_layers(layers: Any, activations: Any, where: str) -> tuple[Layer, ...]:
-    """Layers with their activations (SPEC 12.5/12.6); a ``flatten`` layer never gets an activation.
+    """Layers with their activations; a ``flatten`` layer never gets an activation.
 
     A recurrent layer must be the first layer of its container: the backend runs it through the RNN helper
     on the container's input, then the remaining layers as one sequential stack.
@@ -208,6 +210,6 @@ def layer_data(layer: Layer) -> Any:
 def activations_data(layers: Sequence[Layer]) -> str | list[str | None]:
     """Plain ``activations`` for ``layers``: one name when every non-flatten layer has it, else one per layer."""
     names = {layer.activation for layer in layers if layer.kind != "flatten"}
-    if len(names) == 1 and None not in names:
-        return names.pop()
+    if len(names) == 1 and (name := next(iter(names))) is not None:
+        return name
     return [layer.activation for layer in layers] if names - {None} else []

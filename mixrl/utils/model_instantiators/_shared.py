@@ -1,4 +1,4 @@
-"""Shared-model descriptions (SPEC 12.9), framework-free: one trunk, one head per role.
+"""Shared-model descriptions, framework-free: one trunk, one head per role.
 
 The trunk comes from the first role's parameters (``network``, or the legacy ``input_shape`` /
 ``hiddens`` / ``hidden_activation``); every role adds its mixin settings and its output. Each
@@ -15,8 +15,8 @@ from typing import Any
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._description import (
+    LEGACY_DEFAULTS,
     LEGACY_KEYS,
-    SEED,
     Container,
     Output,
     legacy_head,
@@ -46,7 +46,8 @@ class Role:
 def parse_structure(structure: Any) -> list[Mixin]:
     """Mixins of a shared model: class names (case-insensitive) as a list or comma-separated string.
 
-    ``""`` and ``None`` (the seed ignored this argument) mean ``["GaussianMixin", "DeterministicMixin"]``.
+    ``""`` and ``None`` (the legacy-era instantiators ignored this argument) mean
+    ``["GaussianMixin", "DeterministicMixin"]``.
 
     Raises:
         ValueError: an unknown mixin name or a malformed structure.
@@ -89,7 +90,7 @@ def _check(mixins: list[Mixin], roles: list[Any], parameters: list[Any]) -> None
 
 
 def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[Container, ...], list[Role]]:
-    """The shared trunk (from ``parameters[0]``) and one :class:`Role` per role (SPEC 12.9).
+    """The shared trunk (from ``parameters[0]``) and one :class:`Role` per role.
 
     Raises:
         ValueError: length mismatch, fewer than two roles, bad or duplicate role names, two Gaussian-type roles,
@@ -100,7 +101,11 @@ def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[
     roles, parameters = list(roles), list(parameters)
     _check(mixins, roles, parameters)
     first = parameters[0]
-    trunk = {"input_shape": Shape.STATES, "hiddens": SEED["hiddens"], "hidden_activation": SEED["hidden_activation"]}
+    trunk = {
+        "input_shape": Shape.STATES,
+        "hiddens": LEGACY_DEFAULTS["hiddens"],
+        "hidden_activation": LEGACY_DEFAULTS["hidden_activation"],
+    }
     trunk.update({key: first[key] for key in trunk if key in first})
     legacy = not first.get("network")
     if legacy:

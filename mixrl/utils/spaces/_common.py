@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import gymnasium
 import numpy as np
@@ -89,6 +89,10 @@ def leaf_shape(space: SpaceLike) -> tuple[int, ...]:
     return (compute_space_size(space),)
 
 
+@overload
+def convert_gym_space(space: None, *, squeeze_batch_dimension: bool = False) -> None: ...
+@overload
+def convert_gym_space(space: Any, *, squeeze_batch_dimension: bool = False) -> gymnasium.Space: ...
 def convert_gym_space(space: Any, *, squeeze_batch_dimension: bool = False) -> gymnasium.Space | None:
     """Convert an OpenAI ``gym`` space to its gymnasium equivalent (gymnasium spaces pass through).
 

@@ -7,7 +7,7 @@ Discrete values keep their actual values (``start`` is not subtracted).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import gymnasium
 import numpy as np
@@ -86,6 +86,10 @@ def untensorize_space(space: gymnasium.Space | None, x: Any, *, squeeze_batch_di
     return _common.map_structure(space, x, leaf)
 
 
+@overload
+def flatten_tensorized_space(x: None) -> None: ...
+@overload
+def flatten_tensorized_space(x: Any) -> torch.Tensor: ...
 def flatten_tensorized_space(x: Any) -> torch.Tensor | None:
     """Flatten a tensor to ``(B, -1)`` (1-D -> ``(1, -1)``), or concatenate a tuple/list/dict of them.
 

@@ -1,4 +1,4 @@
-"""The README's JAX Gaussian policy (SPEC 7.1), run as written."""
+"""The README's JAX Gaussian policy, run as written."""
 
 import flax.linen as nn
 import jax
@@ -29,4 +29,4 @@ def test_readme_gaussian_policy_example():
     actions, log_prob, outputs = policy.act({"states": states}, role="policy")
     assert actions.shape == (4096, 8) and log_prob.shape == (4096, 1)
     assert outputs["mean_actions"].shape == (4096, 8)
-    assert policy.get_entropy(outputs["stddev"], role="policy").shape == (8,)
+    assert policy.get_entropy(outputs["stddev"], role="policy").shape == (4096, 8)

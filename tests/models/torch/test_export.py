@@ -104,7 +104,7 @@ class Deterministic(DeterministicMixin, Model):
 
 
 class Recurrent(GaussianMixin, Model):
-    """The SPEC 10.4 pattern with a GRU or LSTM trunk, behind an in-model normaliser."""
+    """The documented recurrent pattern with a GRU or LSTM trunk, behind an in-model normaliser."""
 
     def __init__(self, kind: str):
         Model.__init__(self, OBS, BOX, "cpu")

@@ -1,4 +1,4 @@
-"""Model.migrate (torch): the seed's rl_games Cartpole example, matching rules, sources and safety (SPEC 11)."""
+"""Model.migrate (torch): skrl's rl_games Cartpole example, matching rules, sources and safety."""
 
 import io
 import logging
@@ -11,7 +11,7 @@ import torch
 
 from mixrl.models.torch import GaussianMixin, Model
 
-SEED_NAME_MAP = {
+DOC_NAME_MAP = {
     "log_std_parameter": "a2c_network.sigma",
     "net.0.bias": "a2c_network.actor_mlp.0.bias",
     "net.2.bias": "a2c_network.actor_mlp.2.bias",
@@ -19,14 +19,14 @@ SEED_NAME_MAP = {
     "net.4.bias": "",
 }
 FULL_NAME_MAP = {
-    **SEED_NAME_MAP,
+    **DOC_NAME_MAP,
     "net.4.weight": "a2c_network.mu.weight",
     "net.4.bias": "a2c_network.mu.bias",
 }
 
 
-class SeedCartpolePolicy(GaussianMixin, Model):
-    """The seed's Cartpole policy: ``net.0/2/4`` (4 -> 32 -> 32 -> 1) and a (1,) ``log_std_parameter``."""
+class DocCartpolePolicy(GaussianMixin, Model):
+    """The documented Cartpole policy: ``net.0/2/4`` (4 -> 32 -> 32 -> 1) and a (1,) ``log_std_parameter``."""
 
     def __init__(self):
         Model.__init__(self, 4, 1, device="cpu")
@@ -48,7 +48,7 @@ class TrainerState:
 
 
 def rl_games_network() -> dict:
-    """``checkpoint["model"]`` as rl_games writes it for the seed's Cartpole (15 entries, normalisers first)."""
+    """``checkpoint["model"]`` as rl_games writes it for the documented Cartpole (15 entries, normalisers first)."""
     g = torch.Generator().manual_seed(0)
     return {
         "value_mean_std.running_mean": torch.randn(1, generator=g),
@@ -102,9 +102,9 @@ def cartpole(tmp_path):
 
 class TestRlGamesCartpole:
     def test_ambiguous_layout_fails_and_changes_nothing(self, cartpole, caplog):
-        """Without name_map: False, the seed's seven warnings, and not even the unambiguous weights are loaded."""
+        """Without name_map: False, the documented seven warnings, and not even the unambiguous weights are loaded."""
         path, _ = cartpole
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         policy.train()
         before = snapshot(policy)
         with caplog.at_level(logging.WARNING, logger="mixrl"):
@@ -124,12 +124,12 @@ class TestRlGamesCartpole:
         assert_unchanged(policy, before)
         assert policy.training is True
 
-    def test_seed_name_map_succeeds_and_copies_values(self, cartpole):
-        """The seed's name_map (``""`` skips net.4): True, mapped and auto entries copied, skipped ones untouched."""
+    def test_documented_name_map_succeeds_and_copies_values(self, cartpole):
+        """The documented name_map (``""`` skips net.4): True, mapped and auto entries copied, skipped untouched."""
         path, network = cartpole
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         before = snapshot(policy)
-        assert policy.migrate(path=str(path), name_map=SEED_NAME_MAP) is True
+        assert policy.migrate(path=str(path), name_map=DOC_NAME_MAP) is True
         state = policy.state_dict()
         torch.testing.assert_close(state["log_std_parameter"], network["a2c_network.sigma"])
         for i in (0, 2):
@@ -142,7 +142,7 @@ class TestRlGamesCartpole:
     def test_full_name_map_reproduces_the_rl_games_policy(self, cartpole):
         """Mapping net.4 to mu: the migrated policy's mean is rl_games' ELU MLP output."""
         path, network = cartpole
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         assert policy.migrate(path=str(path), name_map=FULL_NAME_MAP) is True
         states = torch.randn(8, 4)
         hidden = torch.nn.functional.elu(
@@ -154,11 +154,11 @@ class TestRlGamesCartpole:
         expected = hidden @ network["a2c_network.mu.weight"].T + network["a2c_network.mu.bias"]
         torch.testing.assert_close(policy.act({"states": states})[2]["mean_actions"], expected)
 
-    def test_verbose_listing_follows_the_seed_format(self, cartpole, caplog):
+    def test_verbose_listing_follows_the_documented_format(self, cartpole, caplog):
         """verbose=True logs Models / current / source listings and the map/auto/skip lines."""
         path, _ = cartpole
         with caplog.at_level(logging.INFO, logger="mixrl"):
-            SeedCartpolePolicy().migrate(path=str(path), name_map=SEED_NAME_MAP, verbose=True)
+            DocCartpolePolicy().migrate(path=str(path), name_map=DOC_NAME_MAP, verbose=True)
         lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
         assert lines[:9] == [
             "Models",
@@ -187,7 +187,7 @@ class TestRlGamesCartpole:
     def test_dry_run_reports_without_loading(self, cartpole):
         """dry_run=True returns the verdict but leaves parameters and mode as they were."""
         path, _ = cartpole
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         policy.train()
         before = snapshot(policy)
         assert policy.migrate(path=str(path), name_map=FULL_NAME_MAP, dry_run=True) is True
@@ -198,7 +198,7 @@ class TestRlGamesCartpole:
         """An rl_games checkpoint saved as .ckpt is recognised from its content."""
         path = tmp_path / "Cartpole.ckpt"
         write_rl_games(path)
-        assert SeedCartpolePolicy().migrate(path=str(path), name_map=FULL_NAME_MAP) is True
+        assert DocCartpolePolicy().migrate(path=str(path), name_map=FULL_NAME_MAP) is True
 
 
 class TestMatchingRules:
@@ -206,7 +206,7 @@ class TestMatchingRules:
         """A mapped external entry of another shape: 'Shape mismatch' warning, False, nothing loaded."""
         path, _ = cartpole
         name_map = {**FULL_NAME_MAP, "net.4.weight": "a2c_network.actor_mlp.0.weight"}
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         before = snapshot(policy)
         with caplog.at_level(logging.WARNING, logger="mixrl"):
             assert policy.migrate(path=str(path), name_map=name_map) is False
@@ -218,13 +218,13 @@ class TestMatchingRules:
         """A mapping to a name the source lacks counts as missing (with the reason)."""
         path, _ = cartpole
         with caplog.at_level(logging.WARNING, logger="mixrl"):
-            ok = SeedCartpolePolicy().migrate(path=str(path), name_map={**FULL_NAME_MAP, "net.0.bias": "nope"})
+            ok = DocCartpolePolicy().migrate(path=str(path), name_map={**FULL_NAME_MAP, "net.0.bias": "nope"})
         assert ok is False
         assert "Missing match for net.0.bias: name_map gives 'nope', which is not in the source" in caplog.text
 
     def test_two_names_mapped_to_one_entry_is_multiple_use(self):
         """Mapping two current entries to the same external one fails with 'Multiple use'."""
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         source = {f"x.{k}": v.clone() for k, v in policy.state_dict().items()}
         name_map = {k: f"x.{k}" for k in policy.state_dict()}
         name_map["net.2.bias"] = "x.net.0.bias"
@@ -234,25 +234,25 @@ class TestMatchingRules:
         """auto_mapping=False: every entry outside name_map is missing."""
         path, _ = cartpole
         with caplog.at_level(logging.WARNING, logger="mixrl"):
-            assert SeedCartpolePolicy().migrate(path=str(path), auto_mapping=False) is False
+            assert DocCartpolePolicy().migrate(path=str(path), auto_mapping=False) is False
         assert caplog.text.count("Missing match for") == 7
 
     def test_same_names_and_shapes_match_each_other(self):
         """A state dict of an identical model migrates although its biases share a shape (same-name rule)."""
-        source, target = SeedCartpolePolicy(), SeedCartpolePolicy()
+        source, target = DocCartpolePolicy(), DocCartpolePolicy()
         assert target.migrate(state_dict=source.state_dict()) is True
         assert_unchanged(target, snapshot(source))
 
     def test_unknown_name_map_key_is_a_warning(self, caplog):
         """A name_map key the model does not have is reported (and otherwise ignored)."""
-        source, target = SeedCartpolePolicy(), SeedCartpolePolicy()
+        source, target = DocCartpolePolicy(), DocCartpolePolicy()
         with caplog.at_level(logging.WARNING, logger="mixrl"):
             assert target.migrate(state_dict=source.state_dict(), name_map={"net.9.weight": ""}) is True
         assert "name_map entry 'net.9.weight' is not an entry of the model" in caplog.text
 
     def test_values_land_on_the_model_device_and_dtype(self):
         """float64 source tensors are copied into the model's float32 parameters."""
-        source, target = SeedCartpolePolicy(), SeedCartpolePolicy()
+        source, target = DocCartpolePolicy(), DocCartpolePolicy()
         state = {k: v.double() for k, v in source.state_dict().items()}
         assert target.migrate(state_dict=state) is True
         assert target.net[0].weight.dtype == torch.float32
@@ -263,32 +263,32 @@ class TestSources:
         """Exactly one of state_dict / path."""
         path, network = cartpole
         with pytest.raises(ValueError, match="got both"):
-            SeedCartpolePolicy().migrate(state_dict=network, path=str(path))
+            DocCartpolePolicy().migrate(state_dict=network, path=str(path))
         with pytest.raises(ValueError, match="got neither"):
-            SeedCartpolePolicy().migrate()
+            DocCartpolePolicy().migrate()
 
     def test_unidentified_content_is_an_error(self, tmp_path):
         """A .ckpt that is neither SB3, rl_games nor a state dict: 'cannot identify file type'."""
         text = tmp_path / "weights.ckpt"
         text.write_bytes(b"just some text, not a checkpoint")
         with pytest.raises(ValueError, match="cannot identify file type of .*weights.ckpt"):
-            SeedCartpolePolicy().migrate(path=str(text))
+            DocCartpolePolicy().migrate(path=str(text))
         other = tmp_path / "other.ckpt"
         torch.save({"config": "a dict without 'model'", "steps": 3}, other)
         with pytest.raises(ValueError, match="cannot identify file type of .*other.ckpt.*keys \\['config', 'steps'\\]"):
-            SeedCartpolePolicy().migrate(path=str(other))
+            DocCartpolePolicy().migrate(path=str(other))
         archive = tmp_path / "other.zip"
         with zipfile.ZipFile(archive, "w") as zf:
             zf.writestr("readme.txt", "hello")
         with pytest.raises(ValueError, match="cannot identify file type of .*other.zip"):
-            SeedCartpolePolicy().migrate(path=str(archive))
+            DocCartpolePolicy().migrate(path=str(archive))
 
     def test_truncated_checkpoint_is_an_error(self, cartpole):
         """A cut-off rl_games file: ValueError naming the file."""
         path, _ = cartpole
         path.write_bytes(path.read_bytes()[:300])
         with pytest.raises(ValueError, match="Cartpole.pth: not a readable torch checkpoint"):
-            SeedCartpolePolicy().migrate(path=str(path))
+            DocCartpolePolicy().migrate(path=str(path))
 
     def test_a_pickle_that_would_run_code_is_refused(self, tmp_path):
         """weights_only by default: an object whose unpickling runs a command is refused and nothing runs."""
@@ -300,7 +300,7 @@ class TestSources:
 
         path = tmp_path / "evil.pth"
         write_rl_games(path, env_state=Exploit())
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         before = snapshot(policy)
         with pytest.raises(ValueError, match="refusing to load objects other than tensors"):
             policy.migrate(path=str(path), name_map=FULL_NAME_MAP)
@@ -312,12 +312,12 @@ class TestSources:
         path = tmp_path / "trusted.pth"
         write_rl_games(path, env_state=TrainerState())
         with pytest.raises(ValueError, match="refusing"):
-            SeedCartpolePolicy().migrate(path=str(path), name_map=FULL_NAME_MAP)
-        assert SeedCartpolePolicy().migrate(path=str(path), name_map=FULL_NAME_MAP, allow_pickle=True) is True
+            DocCartpolePolicy().migrate(path=str(path), name_map=FULL_NAME_MAP)
+        assert DocCartpolePolicy().migrate(path=str(path), name_map=FULL_NAME_MAP, allow_pickle=True) is True
 
     def test_stable_baselines3_archive_is_read_from_policy_pth(self, tmp_path):
         """A zip with policy.pth (any extension) is a stable-baselines3 archive; its member is migrated."""
-        policy = SeedCartpolePolicy()
+        policy = DocCartpolePolicy()
         names = {"net.0": "mlp_extractor.policy_net.0", "net.2": "mlp_extractor.policy_net.2", "net.4": "action_net"}
         sb3 = {"log_std": torch.randn(1)}
         for ours, theirs in names.items():
@@ -342,14 +342,14 @@ class TestSources:
             zf.writestr("data", "{}")
             zf.writestr("_stable_baselines3_version", "2.9.2")
         with caplog.at_level(logging.WARNING, logger="mixrl"):
-            assert SeedCartpolePolicy().migrate(path=str(path)) is False
+            assert DocCartpolePolicy().migrate(path=str(path)) is False
         assert "without policy.pth" in caplog.text
 
     def test_safetensors_state_dict_is_a_source(self, tmp_path):
         """A .safetensors state dict migrates like a torch one."""
         from safetensors.torch import save_file
 
-        source, target = SeedCartpolePolicy(), SeedCartpolePolicy()
+        source, target = DocCartpolePolicy(), DocCartpolePolicy()
         save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "policy.safetensors")
         assert target.migrate(path=str(tmp_path / "policy.safetensors")) is True
         assert_unchanged(target, snapshot(source))

@@ -67,7 +67,7 @@ PATTERNS = ["none", "one", "several", "first_step", "last_step", "all", "random"
 
 
 class RecurrentPolicy(GaussianMixin, Model):
-    """The SPEC 10.4 pattern: a GRU or LSTM trunk, a linear mean head, a state-independent log-std."""
+    """The documented recurrent pattern: a GRU or LSTM trunk, a linear mean head, a state-independent log-std."""
 
     def __init__(self, kind: str, num_envs: int = NUM_ENVS, sequence_length: int = L):
         Model.__init__(self, gymnasium.spaces.Box(-1, 1, (F,)), gymnasium.spaces.Box(-1, 1, (2,)), "cpu")

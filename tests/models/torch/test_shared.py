@@ -1,8 +1,13 @@
+"""The torch trunk cache of shared models (``shared_cache``: single forward pass).
+
+Role dispatch of shared models is tested on both backends in ``tests/models/test_shared.py``.
+"""
+
 import gymnasium
 import pytest
 import torch
 
-from mixrl.models.torch import CategoricalMixin, DeterministicMixin, GaussianMixin, Model
+from mixrl.models.torch import DeterministicMixin, GaussianMixin, Model
 
 
 class Counting(torch.nn.Module):
@@ -41,72 +46,9 @@ class SharedActorCritic(GaussianMixin, DeterministicMixin, Model):
         return self.value(hidden), {}
 
 
-class ExplicitAct(SharedActorCritic):
-    """The documented skrl pattern: act dispatches by hand."""
-
-    def act(self, inputs, role):
-        if role == "policy":
-            return GaussianMixin.act(self, inputs, role)
-        elif role == "value":
-            return DeterministicMixin.act(self, inputs, role)
-
-
 @pytest.fixture
 def states():
     return torch.randn(16, 4)
-
-
-class TestRoleDispatch:
-    @pytest.mark.parametrize("cls", [SharedActorCritic, ExplicitAct])
-    def test_policy_and_value_roles_use_their_own_mixin(self, cls, states):
-        """role='policy' samples Gaussian actions with a log-prob; role='value' returns (N, 1) and None."""
-        model = cls()
-        actions, log_prob, outputs = model.act({"states": states}, role="policy")
-        assert actions.shape == (16, 2) and log_prob.shape == (16, 1) and "mean_actions" in outputs
-        values, none, _ = model.act({"states": states}, role="value")
-        assert values.shape == (16, 1) and none is None
-        hidden = torch.tanh(model.trunk.layer(states))
-        torch.testing.assert_close(values, model.value(hidden))
-
-    def test_unknown_role_is_a_value_error(self, states):
-        """An unregistered role on a multi-role model lists the registered ones (skrl returns None)."""
-        with pytest.raises(ValueError, match="unknown role 'critic'.*'policy', 'value'"):
-            SharedActorCritic().act({"states": states}, role="critic")
-
-    def test_entropy_of_the_value_role_is_a_clear_error(self, states):
-        """Accessors routed to a mixin without them say so."""
-        model = SharedActorCritic()
-        model.act({"states": states}, role="policy")
-        assert model.get_entropy("policy").shape == (16, 2)
-        with pytest.raises(ValueError, match="DeterministicMixin, which has no get_entropy"):
-            model.get_entropy("value")
-
-    def test_clip_settings_stay_with_their_role(self, states):
-        """The Gaussian role clips; the deterministic role of the same model does not."""
-        model = SharedActorCritic()
-        with torch.no_grad():
-            model.value.bias.fill_(100.0)
-            model.mean.bias.fill_(100.0)
-        assert model.act({"states": states}, role="policy")[0].max() <= 1.0
-        assert model.act({"states": states}, role="value")[0].min() > 50.0
-
-    def test_two_mixins_of_different_kinds_with_categorical(self):
-        """Categorical policy + deterministic value dispatch like the Gaussian pair."""
-
-        class Shared(CategoricalMixin, DeterministicMixin, Model):
-            def __init__(self):
-                Model.__init__(self, 4, gymnasium.spaces.Discrete(3), "cpu")
-                CategoricalMixin.__init__(self, role="policy")
-                DeterministicMixin.__init__(self, role="value")
-                self.net = torch.nn.Linear(4, 4)
-
-            def compute(self, inputs, role):
-                out = self.net(inputs["states"])
-                return (out[:, :3], {}) if role == "policy" else (out[:, 3:], {})
-
-        model = Shared()
-        assert model.act({"states": torch.zeros(5, 4)}, role="policy")[0].dtype == torch.int64
-        assert model.act({"states": torch.zeros(5, 4)}, role="value")[0].shape == (5, 1)
 
 
 class TestSingleForwardPass:

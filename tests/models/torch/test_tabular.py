@@ -12,7 +12,7 @@ ACT = gymnasium.spaces.Discrete(4)
 
 
 class EpsilonGreedy(TabularMixin, Model):
-    """The SPEC 8.3 example: an epsilon-greedy policy over ``self.q_table``."""
+    """The documented Q-learning example: an epsilon-greedy policy over ``self.q_table``."""
 
     def __init__(self, obs, act, device=None, num_envs=1, epsilon=0.1):
         Model.__init__(self, obs, act, device)

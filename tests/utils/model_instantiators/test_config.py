@@ -121,6 +121,6 @@ class TestErrors:
             plan(document)
 
 
-def test_seed_path_exports_the_config_functions():
-    """model_from_config and load_model are reachable from the seed import path."""
+def test_skrl_import_path_exports_the_config_functions():
+    """model_from_config and load_model are reachable from the skrl 1.x import path."""
     assert {"model_from_config", "load_model"} <= set(dir(instantiators))

@@ -1,4 +1,4 @@
-"""The expression language: token spellings, the AST allow-list, output-expression rules (SPEC 12.4 / 12.7)."""
+"""The expression language: token spellings, the AST allow-list, output-expression rules."""
 
 import ast
 
@@ -12,7 +12,7 @@ from mixrl.utils.model_instantiators._expressions import Shape, parse_expression
 
 class TestShape:
     def test_values_and_alias(self):
-        """Seed values; OBSERVATIONS is the same member as STATES."""
+        """skrl 1.x values; OBSERVATIONS is the same member as STATES."""
         assert [Shape.ONE.value, Shape.STATES.value, Shape.ACTIONS.value, Shape.STATES_ACTIONS.value] == [1, 0, -1, -2]
         assert Shape.OBSERVATIONS is Shape.STATES
 

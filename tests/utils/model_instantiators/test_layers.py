@@ -1,4 +1,4 @@
-"""Layer and activation forms (SPEC 12.5 / 12.6), recurrent layers, and their canonical plain data."""
+"""Layer and activation forms, recurrent layers, and their canonical plain data."""
 
 import pytest
 import yaml

@@ -1,4 +1,4 @@
-"""The instantiator package: seed import path, lazy torch import, no exec anywhere."""
+"""The instantiator package: skrl 1.x import path, lazy torch import, no exec anywhere."""
 
 import ast
 import pathlib
@@ -13,8 +13,8 @@ PACKAGE = pathlib.Path(instantiators.__file__).parent
 
 
 class TestPackage:
-    def test_seed_path_is_lazy_about_torch(self):
-        """Importing the seed path and Shape loads no torch; the first function access does."""
+    def test_skrl_import_path_is_lazy_about_torch(self):
+        """Importing the skrl 1.x import path and Shape loads no torch; the first function access does."""
         code = (
             "import sys; import mixrl.utils.model_instantiators as m; "
             "from mixrl.utils.model_instantiators import Shape; "

@@ -1,9 +1,9 @@
-"""JAX/Flax model instantiators: ready-to-use models from a declarative description (SPEC 12, 12.11).
+"""JAX/Flax model instantiators: ready-to-use, initialised models from a declarative description.
 
 Same functions, arguments, description styles and defaults as :mod:`mixrl.utils.model_instantiators.torch`:
-the definition style (``network=[...]``, ``output="..."``) and the legacy seed style (``input_shape``,
+the definition style (``network=[...]``, ``output="..."``) and the legacy ``hiddens`` style (``input_shape``,
 ``hiddens``, ``hidden_activation``, ``output_shape``, ``output_activation``, ``output_scale``; also
-positionally in the seed order), with the seed defaults (a 256-256 ReLU MLP on the states and a ``tanh``
+positionally in skrl 1.x's order), with the legacy defaults (a 256-256 ReLU MLP on the states and a ``tanh``
 output; no output activation for the categorical models). Strings are parsed and checked, never executed.
 
 Models are setup-style Flax modules built directly from the description: one ``nn.Sequential`` per
@@ -15,7 +15,7 @@ container (``<name>_container``, entries ``layers_<i>`` in the order layer, acti
 again keeps those parameters unless a ``key`` is given.
 
 A container may start with one recurrent layer (``gru``, ``lstm``, ``rnn``; Flax cells run with ``nn.scan``,
-see :class:`Recurrent`): the model then follows the RNN contract of SPEC 10 (``num_envs`` /
+see :class:`Recurrent`): the model then follows skrl 1.x's recurrent-model contract (``num_envs`` /
 ``sequence_length``, ``get_specification()``, ``inputs["rnn"]`` in, final states in ``outputs["rnn"]``).
 Every model keeps its resolved description (``model.description``); :func:`save_model` writes it beside the
 msgpack weights and :func:`load_model` rebuilds the model from both; :func:`model_from_config` builds models
@@ -36,9 +36,10 @@ except ImportError as error:  # pragma: no cover - exercised only without jax/fl
     ) from error
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from mixrl.models.jax import Model
+from mixrl.models.jax.rnn import Recurrent
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
 from mixrl.utils.model_instantiators.jax._config import load_model, model_from_config, save_model
@@ -55,7 +56,7 @@ from mixrl.utils.model_instantiators.jax._instantiate import (
     instantiate_shared,
     legacy_keywords,
 )
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential
+from mixrl.utils.model_instantiators.jax._recurrent import RecurrentSequential
 
 __all__ = [
     "Shape",
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 Space = Any
-Device = str | jax.Device | None
+Device: TypeAlias = str | jax.Device | None
 Network = Sequence[Mapping[str, Any]]
 Reduction = Literal["mean", "sum", "prod", "none"]
 NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
@@ -107,7 +108,7 @@ def categorical_model(
         return_source: return the source of an equivalent Flax ``CategoricalModel`` class instead of a model.
         num_envs: recurrent networks only (a ``gru``/``lstm``/``rnn`` layer): the rollout batch size in
             ``get_specification()["rnn"]["sizes"]``; ignored otherwise.
-        sequence_length: recurrent networks only: the training sequence length ``L`` (SPEC 10); ignored otherwise.
+        sequence_length: recurrent networks only: the training sequence length ``L``; ignored otherwise.
 
     Raises:
         TypeError: both description styles are given, or an unknown keyword.
@@ -211,7 +212,7 @@ def gaussian_model(
     """
     legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
     recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    kwargs = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
+    kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
     kwargs.update(max_log_std=max_log_std, reduction=reduction)
     log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
     spaces, description = (observation_space, action_space, device), (network, output, legacy)
@@ -265,7 +266,7 @@ def shared_model(
     num_envs: int = NUM_ENVS,
     sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
-    """One model serving several roles: a shared trunk and one head per role (SPEC 12.9).
+    """One model serving several roles: a shared trunk and one head per role.
 
     Args:
         structure: mixin class names (case-insensitive), one per role; a string is split on commas and
@@ -274,8 +275,8 @@ def shared_model(
         parameters: per role, the mixin's keywords plus ``output`` (or legacy ``output_shape``,
             ``output_activation``, ``output_scale``); the trunk is ``parameters[0]["network"]`` (or its legacy
             ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
-        single_forward_pass: accepted and saved in the description; JAX has no cache across calls (SPEC 9.1):
-            each call computes the trunk once, then only the head of its role.
+        single_forward_pass: accepted and saved in the description; JAX has no cache across calls (it could
+            not outlive one ``apply`` under jit): each call computes the trunk once, then only the head of its role.
         return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
         num_envs, sequence_length: as for :func:`categorical_model`; every role returns the same final states.
 

@@ -19,10 +19,11 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 
+from mixrl.models.jax.rnn import Recurrent
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators.jax._expressions import Env, Node, compile_expression, readers
 from mixrl.utils.model_instantiators.jax._ops import LAYER_OPS, Op, layer_ops
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential
+from mixrl.utils.model_instantiators.jax._recurrent import RecurrentSequential
 from mixrl.utils.spaces.jax import compute_space_size, flatten_tensorized_space, sample_space
 
 _FAILURES = (RuntimeError, ValueError, TypeError, IndexError, KeyError)
@@ -100,7 +101,7 @@ def sample_structs(model: Any) -> dict[str, jax.ShapeDtypeStruct]:
     return inputs
 
 
-def _check_op(op: Op, x: jax.ShapeDtypeStruct, where: str) -> None:
+def _check_op(op: Op, x: jax.Array | jax.ShapeDtypeStruct, where: str) -> None:
     if op.kind == "Recurrent" and len(x.shape) != 2:
         raise ValueError(
             f"{where}: a recurrent layer needs a (batch, features) input, got shape {tuple(x.shape)} "

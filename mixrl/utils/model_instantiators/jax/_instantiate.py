@@ -11,7 +11,7 @@ from typing import Any
 
 from mixrl._logging import logger
 from mixrl.models.jax import Model
-from mixrl.utils.model_instantiators._description import SeedDefault, describe
+from mixrl.utils.model_instantiators._description import describe, legacy_default
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import MIXINS, check_recurrent
 from mixrl.utils.model_instantiators._resolved import shared_document, single_document
@@ -20,20 +20,20 @@ from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, SINGLE_CL
 from mixrl.utils.model_instantiators.jax._shared import shared_class
 from mixrl.utils.model_instantiators.jax._source import shared_source, single_source
 
-# seed defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
-INPUT = SeedDefault(Shape.STATES)
-HIDDENS = SeedDefault([256, 256])
-ACTIVATIONS = SeedDefault(["relu", "relu"])
-OUTPUT = SeedDefault(Shape.ACTIONS)
-TANH = SeedDefault("tanh")
-NONE = SeedDefault(None)
-SCALE = SeedDefault(1.0)
+# defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
+INPUT = legacy_default(Shape.STATES)
+HIDDENS = legacy_default([256, 256])
+ACTIVATIONS = legacy_default(["relu", "relu"])
+OUTPUT = legacy_default(Shape.ACTIONS)
+TANH = legacy_default("tanh")
+NONE = legacy_default(None)
+SCALE = legacy_default(1.0)
 
 
 def legacy_keywords(
     input_shape: Any, hiddens: Any, hidden_activation: Any, output_shape: Any, output_activation: Any, output_scale: Any
 ) -> dict[str, Any]:
-    """The legacy keywords by name (``SeedDefault`` values mean "not given")."""
+    """The legacy keywords by name (``LegacyDefault`` values mean "not given")."""
     return dict(
         input_shape=input_shape,
         hiddens=hiddens,
@@ -91,8 +91,8 @@ def instantiate(
     if return_source:
         return single_source(model, parsed, mixin, mixin_kwargs, log_std)
     model.init_state_dict()
-    spaces = (model.observation_space, model.action_space)
-    _describe(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, spaces)
+    model_spaces = (model.observation_space, model.action_space)
+    _describe(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, model_spaces)
     return model
 
 
@@ -105,7 +105,7 @@ def instantiate_shared(
     recurrent: Mapping[str, int],
     return_source: bool,
 ) -> Model | str:
-    """A shared model (SPEC 12.9), initialised for every role, or the source of its class."""
+    """A shared model, initialised for every role, or the source of its class."""
     check_recurrent(recurrent["num_envs"], recurrent["sequence_length"])
     network, parsed = describe_shared(structure, roles, parameters)
     bases = tuple(dict.fromkeys(MIXIN_CLASSES[role.mixin.name] for role in parsed))
@@ -123,6 +123,6 @@ def instantiate_shared(
     if return_source:
         return shared_source(model, parsed)
     model.init_state_dict()
-    spaces = (model.observation_space, model.action_space)
-    _describe(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, spaces)
+    model_spaces = (model.observation_space, model.action_space)
+    _describe(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, model_spaces)
     return model

@@ -28,7 +28,7 @@ from mixrl.models.jax import (
     MultivariateGaussianMixin,
 )
 from mixrl.utils.model_instantiators._description import Description
-from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin
+from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin, log_std_size
 from mixrl.utils.model_instantiators._layers import resolve_units
 from mixrl.utils.model_instantiators.jax._builder import (
     RNN_STATES,
@@ -44,7 +44,7 @@ from mixrl.utils.model_instantiators.jax._builder import (
 from mixrl.utils.model_instantiators.jax._expressions import Node, compile_expression
 from mixrl.utils.model_instantiators.jax._recurrent import state_sizes
 
-MIXIN_CLASSES: dict[str, type] = {
+MIXIN_CLASSES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (CategoricalMixin, MultiCategoricalMixin, DeterministicMixin, GaussianMixin, MultivariateGaussianMixin)
 }
@@ -79,7 +79,7 @@ class SinglePlan:
         return next((step for step in self.steps if step.recurrent), None)
 
 
-def width_for(mixin: Mixin, size: int, num_actions: int | None) -> int | None:
+def width_for(mixin: Mixin, size: int | None, num_actions: int | None) -> int | None:
     """Output width the mixin needs: the log-std size (Gaussian kinds), the action width (categoricals)."""
     if mixin.log_std:
         return size
@@ -128,7 +128,7 @@ class Generated(Model):
     ) -> None:
         """Create ``state_dict`` (see :meth:`Model.init_state_dict`); harmless on an initialised model.
 
-        The instantiators return models already initialised with their own key (SPEC 12.11). Calling this
+        The instantiators return models already initialised with their own key. Calling this
         again without ``inputs`` and ``key`` (e.g. a runner initialising every role) keeps the parameters, as
         the torch instantiated models do; pass a ``key`` to draw new ones. A recurrent model is initialised in
         the rollout layout, from zero states when ``inputs`` has no ``"rnn"``.
@@ -192,13 +192,14 @@ class _SingleRole(Generated):
             self._mixrl_not_cloned(parent, mixin.function)
             return
         output = description.output
-        units = None if output.token is None else resolve_units(output.units, self.num_observations, self.num_actions)
+        units = None if output.units is None else resolve_units(output.units, self.num_observations, self.num_actions)
         readers, steps = plan_network(description.network, self, head=units)
-        node = compile_expression(output.expression.tree, {output.token: steps[-1].name}, spaces_of(self))
+        node = compile_expression(output.expression.tree, output.refs(steps[-1].name), spaces_of(self))
         size = self.num_actions if units is None else units
         head = Head(f"output {output.expression.text!r}", None, node, width_for(mixin, size, self.num_actions))
         dry_run(self, readers, steps, [head])
-        self._plan = SinglePlan(readers, steps, node, LogStd(size, **log_std) if mixin.log_std else None)
+        log_std_plan = LogStd(log_std_size(size, type(self).__name__), **log_std) if mixin.log_std else None
+        self._plan = SinglePlan(readers, steps, node, log_std_plan)
         self._mixrl_recurrent_parameters(recurrent)
         MIXIN_CLASSES[mixin.name].__init__(self, **mixin_kwargs)
 

@@ -18,9 +18,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mixrl.models.jax.rnn import Recurrent
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators.jax._expressions import ACTIVATION_FUNCTIONS, FLAX_NAMES
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent
 
 LAYER_OPS = ("Dense", "Conv", "flatten", "Recurrent")  # the other kinds are activations
 
@@ -64,8 +64,8 @@ class Op:
     args: tuple[tuple[str, Any], ...] = ()
     declared: tuple[tuple[str, int], ...] = ()
 
-    def build(self) -> Callable[[jax.Array], jax.Array]:
-        """A fresh module (or function) for a ``Sequential``."""
+    def build(self) -> Callable[..., Any]:
+        """A fresh module (or function) for a ``Sequential`` (``Recurrent`` also takes and returns states)."""
         if self.kind in ("Dense", "Conv"):
             return getattr(nn, self.kind)(**dict(self.args))
         if self.kind == "Recurrent":
@@ -90,7 +90,7 @@ def literal(value: Any) -> str:
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 def _padding(value: Any) -> Any:

@@ -1,8 +1,8 @@
-"""The generated shared model (SPEC 12.9): one trunk, one head per role.
+"""The generated shared model: one trunk, one head per role.
 
 Heads are ``<role>_layer`` Dense modules when a role's output has a token. ``__call__(inputs, role)``
 computes the trunk once and then only the head of ``role`` (``role`` is static under ``jax.jit``).
-There is no cache across calls (SPEC 9.1: a cache cannot outlive one ``apply`` inside jit), so
+There is no cache across calls (a cache cannot outlive one ``apply`` inside jit), so
 ``single_forward_pass`` is recorded in the description but changes nothing: each call computes its
 trunk, and an agent that jits policy and value together lets XLA share the common work.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 
 from mixrl.models.jax import Model
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
+from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, log_std_size
 from mixrl.utils.model_instantiators._layers import resolve_units
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.jax._builder import HEAD, Head, Step, dry_run, evaluate, plan_network, spaces_of
@@ -74,12 +74,12 @@ class _Shared(Generated):
         heads, log_std, log_std_role = {}, None, None
         for role in roles:
             output, units = role.output, None
-            if output.token is not None:
+            if output.units is not None:
                 units = resolve_units(output.units, self.num_observations, self.num_actions)
             size = self.num_actions if units is None else units
             if role.mixin.log_std:
-                log_std, log_std_role = LogStd(size, **role.log_std), role.name
-            node = compile_expression(output.expression.tree, {output.token: HEAD}, spaces_of(self))
+                log_std, log_std_role = LogStd(log_std_size(size, type(self).__name__), **role.log_std), role.name
+            node = compile_expression(output.expression.tree, output.refs(HEAD), spaces_of(self))
             what = f"output {output.expression.text!r} of role {role.name!r}"
             heads[role.name] = Head(what, units, node, width_for(role.mixin, size, self.num_actions))
         dry_run(self, readers, steps, list(heads.values()))
@@ -115,8 +115,9 @@ class _Shared(Generated):
 
 
 @functools.cache
-def shared_class(bases: tuple[type, ...]) -> type:
+def shared_class(bases: tuple[type, ...]) -> type[_Shared]:
     """``class SharedModel(*bases, Model)`` for the given mixins (one class per combination)."""
-    namespace = {"__module__": __name__, "__qualname__": "SharedModel", "_mixrl_bases": bases}
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": "SharedModel", "_mixrl_bases": bases}
     namespace["__init__"] = _Shared.__init__  # before the mixins' own __init__ in the MRO
-    return type("SharedModel", (*bases, _Shared), namespace)
+    # a class built at run time: type() is typed as returning a plain type
+    return cast(type[_Shared], type("SharedModel", (*bases, _Shared), namespace))

@@ -1,4 +1,4 @@
-"""``return_source=True``: the text of a Flax class equivalent to a generated JAX model (SPEC 12.10).
+"""``return_source=True``: the text of a Flax class equivalent to a generated JAX model.
 
 The text is rendered from the model's plan (the same :class:`~._builder.Op` entries its ``setup()``
 builds) and the checked expression trees; it imports mixrl and runs standalone, but mixrl itself never
@@ -49,6 +49,8 @@ class _Renderer(ast.NodeTransformer):
         return ast.Name(self.names.get(node.id, node.id), ast.Load())
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
+        if not isinstance(node.func, ast.Name):
+            raise TypeError(f"{ast.unparse(node)!r} is not part of a checked expression tree (expected a call by name)")
         name = node.func.id
         args = [self.visit(arg) for arg in node.args]
         keywords = [ast.keyword("axis", ast.Constant(-1))] if name == "concatenate" else []
@@ -186,7 +188,7 @@ def shared_source(model: Any, roles: Sequence[Role]) -> str:
     call = [f"{', '.join(names)} = self.trunk(inputs)"]
     for role in roles:
         branch = [f"output = self.{role.name}_layer({last})"] if role.output.token else []
-        expression = expression_source(role.output.expression.tree, {role.output.token: "output"})
+        expression = expression_source(role.output.expression.tree, role.output.refs("output"))
         log_std = "self.log_std_parameter, " if role.name == plan.log_std_role else ""
         call += [f'if role == "{role.name}":', *_indent([*branch, f"return {expression}, {log_std}{outputs}"], 1)]
     call.append(f'raise ValueError(f"unknown role {{role!r}}: expected one of {[role.name for role in roles]}")')

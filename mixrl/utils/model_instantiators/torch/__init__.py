@@ -1,14 +1,14 @@
-"""PyTorch model instantiators: ready-to-use models from a declarative description (SPEC 12).
+"""PyTorch model instantiators: ready-to-use models from a declarative description.
 
 Two description styles are accepted: the definition style (``network=[...]``, ``output="..."``) and the
-legacy seed style (``input_shape``, ``hiddens``, ``hidden_activation``, ``output_shape``,
-``output_activation``, ``output_scale``; also positionally in the seed order). The seed defaults apply
+legacy ``hiddens`` style (``input_shape``, ``hiddens``, ``hidden_activation``, ``output_shape``,
+``output_activation``, ``output_scale``; also positionally in skrl 1.x's order). The legacy defaults apply
 whenever the legacy style is used or no description is given: a 256-256 ReLU MLP on the states with a
 ``tanh`` output (no output activation for the categorical models). Strings are parsed and checked,
 never executed; ``return_source=True`` renders the source of an equivalent class instead of building.
 
 A container may start with one recurrent layer (``{"gru": {"hidden_size": 64, "num_layers": 1}}``, also
-``lstm`` and ``rnn``; at most one per model): the model then follows the RNN contract of SPEC 10
+``lstm`` and ``rnn``; at most one per model): the model then follows skrl 1.x's recurrent-model contract
 (``num_envs`` / ``sequence_length`` keywords, ``get_specification()``, ``inputs["rnn"]`` in, final states
 in ``outputs["rnn"]``). Every model keeps its resolved description (``model.description``), which
 ``Model.save`` writes beside the weights; :func:`load_model` rebuilds a model from a checkpoint and
@@ -95,7 +95,7 @@ def categorical_model(
         return_source: return the source of an equivalent ``CategoricalModel`` class instead of a model.
         num_envs: recurrent networks only (a ``gru``/``lstm``/``rnn`` layer): the rollout batch size in
             ``get_specification()["rnn"]["sizes"]``; ignored otherwise.
-        sequence_length: recurrent networks only: the training sequence length ``L`` (SPEC 10); ignored otherwise.
+        sequence_length: recurrent networks only: the training sequence length ``L``; ignored otherwise.
 
     Raises:
         TypeError: both description styles are given, or an unknown keyword.
@@ -199,7 +199,7 @@ def gaussian_model(
     """
     legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
     recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    kwargs = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
+    kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
     kwargs.update(max_log_std=max_log_std, reduction=reduction)
     log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
     spaces, description = (observation_space, action_space, device), (network, output, legacy)
@@ -253,7 +253,7 @@ def shared_model(
     num_envs: int = NUM_ENVS,
     sequence_length: int = SEQUENCE_LENGTH,
 ) -> Model | str:
-    """One model serving several roles: a shared trunk and one head per role (SPEC 12.9).
+    """One model serving several roles: a shared trunk and one head per role.
 
     Args:
         structure: mixin class names (case-insensitive), one per role; a string is split on commas and

@@ -3,24 +3,27 @@
 Every container is built and run on a CPU batch of one sample of the spaces, layer by layer, so each
 layer is created with its real input width (no lazy modules): an optimizer can be created right after
 construction. The caller moves the finished model to its device. A recurrent layer (always the first
-of its container) is run through :func:`~mixrl.models.torch.rnn.sequence_forward` (SPEC 10).
+of its container) is run through :func:`~mixrl.models.torch.rnn.sequence_forward`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 import torch
 
-from mixrl.models.torch.rnn import sequence_forward
+from mixrl.models.torch.rnn import RecurrentModule, sequence_forward
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators.torch._expressions import Env, Node, compile_expression, readers
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
 
-_ACTIVATION_MODULES = {
+if TYPE_CHECKING:
+    from mixrl.utils.model_instantiators.torch._models import Generated
+
+_ACTIVATION_MODULES: dict[str, Callable[[], torch.nn.Module]] = {
     "relu": torch.nn.ReLU,
     "tanh": torch.nn.Tanh,
     "sigmoid": torch.nn.Sigmoid,
@@ -45,7 +48,10 @@ class RecurrentStep:
     __slots__ = ("rnn", "rest")
 
     def __init__(self, container: torch.nn.Sequential) -> None:
-        self.rnn = container[0]
+        rnn = container[0]
+        if not isinstance(rnn, (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM)):
+            raise TypeError(f"a recurrent container starts with an RNN, GRU or LSTM module, got {type(rnn).__name__}")
+        self.rnn: RecurrentModule = rnn
         self.rest = torch.nn.Sequential(*list(container)[1:])
 
     def __call__(
@@ -63,7 +69,7 @@ Step = tuple[str, "torch.nn.Module | RecurrentStep", Node]
 
 def sample_inputs(model: Any) -> dict[str, torch.Tensor]:
     """A flat float32 CPU batch of one valid sample per space: ``{"states": (1, S), "taken_actions": (1, A)}``."""
-    inputs = {}
+    inputs: dict[str, torch.Tensor] = {}
     for key, space in (("states", model.observation_space), ("taken_actions", model.action_space)):
         if isinstance(space, gymnasium.Space):
             sample = sample_space(space, batch_size=1, backend="native", device="cpu", seed=0)
@@ -122,7 +128,7 @@ def _container(container: Container, x: torch.Tensor, sizes: tuple[Any, Any], he
         try:
             x = (
                 sequence_forward(module, x, None, sequence_length=1, training=False)[0]
-                if layer.recurrent
+                if isinstance(module, (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM))  # the layer is recurrent
                 else module(x)
             )
         except _FAILURES as error:
@@ -135,7 +141,7 @@ def _container(container: Container, x: torch.Tensor, sizes: tuple[Any, Any], he
     return torch.nn.Sequential(*modules)
 
 
-def build_containers(model: torch.nn.Module, network: Sequence[Container], head: int | None = None) -> Env:
+def build_containers(model: Generated, network: Sequence[Container], head: int | None = None) -> Env:
     """Create ``<name>_container`` modules on ``model`` and its evaluation plan; return the dry-run values.
 
     Sets ``model._mixrl_readers`` (token readers), ``model._mixrl_steps`` (name, container or

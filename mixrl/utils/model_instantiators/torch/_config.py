@@ -89,5 +89,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         model = model_from_config(description, device=device)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{sidecar_path(path)}: not a valid model description: {error}") from None
+    if not isinstance(model, Model):  # a role -> model dict: runner documents are refused above
+        raise ValueError(f"{sidecar_path(path)}: describes several models (a runner document), not one")
     model.load(path)
     return model

@@ -21,8 +21,13 @@ from mixrl.utils.spaces.torch import unflatten_tensorized_space
 
 Env = dict[str, Any]
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
 def _concatenate(items: list[torch.Tensor]) -> torch.Tensor:
@@ -186,17 +191,30 @@ def readers(tokens: set[str], observation_space: Any, action_space: Any) -> list
     return [(token, make()) for token, make in makers.items() if token in tokens]
 
 
+def _unchecked(node: ast.expr, expected: str) -> TypeError:
+    return TypeError(f"{ast.unparse(node)!r} is not part of a checked expression tree (expected {expected})")
+
+
+def _constant(node: ast.expr) -> Any:
+    """The value of a constant of a checked tree (indices, slice bounds, permutation dimensions)."""
+    if not isinstance(node, ast.Constant):
+        raise _unchecked(node, "a constant")
+    return node.value
+
+
 def _index(node: ast.expr) -> Any:
     if isinstance(node, ast.Tuple):
         return tuple(_index(item) for item in node.elts)
     if isinstance(node, ast.Slice):
-        return slice(*(None if part is None else part.value for part in (node.lower, node.upper, node.step)))
-    return node.value
+        return slice(*(None if part is None else _constant(part) for part in (node.lower, node.upper, node.step)))
+    return _constant(node)
 
 
 def _space(node: ast.expr, spaces: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Subscript):
-        return _space(node.value, spaces)[node.slice.value]
+        return _space(node.value, spaces)[_constant(node.slice)]
+    if not isinstance(node, ast.Name):
+        raise _unchecked(node, "a space name")
     return spaces[node.id]
 
 
@@ -226,7 +244,9 @@ def compile_expression(tree: ast.expr, refs: Mapping[str, str], spaces: Mapping[
         if isinstance(node, ast.List):
             return Items([build(item) for item in node.elts])
         if isinstance(node, ast.Tuple):
-            return Const(tuple(item.value for item in node.elts))
+            return Const(tuple(_constant(item) for item in node.elts))
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            raise _unchecked(node, "a call of an allowed function")
         name, args = node.func.id, node.args
         if name == "one_hot_encoding":
             return Apply(OneHot(_space(args[0], spaces)), build(args[1]))

@@ -10,29 +10,29 @@ from typing import Any
 
 from mixrl._logging import logger
 from mixrl.models.torch.base import Model
-from mixrl.utils.model_instantiators._description import SeedDefault, describe
+from mixrl.utils.model_instantiators._description import describe, legacy_default
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import MIXINS
 from mixrl.utils.model_instantiators._resolved import shared_document, single_document
 from mixrl.utils.model_instantiators._shared import describe_shared
-from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, SINGLE_CLASSES
+from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, SINGLE_CLASSES, Generated
 from mixrl.utils.model_instantiators.torch._shared import shared_class
 from mixrl.utils.model_instantiators.torch._source import shared_source, single_source
 
-# seed defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
-INPUT = SeedDefault(Shape.STATES)
-HIDDENS = SeedDefault([256, 256])
-ACTIVATIONS = SeedDefault(["relu", "relu"])
-OUTPUT = SeedDefault(Shape.ACTIONS)
-TANH = SeedDefault("tanh")
-NONE = SeedDefault(None)
-SCALE = SeedDefault(1.0)
+# defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
+INPUT = legacy_default(Shape.STATES)
+HIDDENS = legacy_default([256, 256])
+ACTIVATIONS = legacy_default(["relu", "relu"])
+OUTPUT = legacy_default(Shape.ACTIONS)
+TANH = legacy_default("tanh")
+NONE = legacy_default(None)
+SCALE = legacy_default(1.0)
 
 
 def legacy_keywords(
     input_shape: Any, hiddens: Any, hidden_activation: Any, output_shape: Any, output_activation: Any, output_scale: Any
 ) -> dict[str, Any]:
-    """The legacy keywords by name (``SeedDefault`` values mean "not given")."""
+    """The legacy keywords by name (``LegacyDefault`` values mean "not given")."""
     return dict(
         input_shape=input_shape,
         hiddens=hiddens,
@@ -43,7 +43,7 @@ def legacy_keywords(
     )
 
 
-def _describe(model: Model, document: Callable[..., dict[str, Any]], *args: Any) -> None:
+def _describe(model: Generated, document: Callable[..., dict[str, Any]], *args: Any) -> None:
     """Attach the resolved description; a parameter or space with no plain form leaves the model without one.
 
     The model still works: only ``Model.save`` writes no sidecar (and says why here, once).
@@ -81,8 +81,8 @@ def instantiate(
         model = cls(observation_space, action_space, "cpu", parsed, mixin_kwargs, log_std, recurrent)
         return single_source(model, parsed, mixin, mixin_kwargs, log_std)
     model = cls(observation_space, action_space, device, parsed, mixin_kwargs, log_std, recurrent)
-    spaces = (model.observation_space, model.action_space)
-    _describe(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, spaces)
+    model_spaces = (model.observation_space, model.action_space)
+    _describe(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, model_spaces)
     return model
 
 
@@ -95,7 +95,7 @@ def instantiate_shared(
     recurrent: Mapping[str, int],
     return_source: bool,
 ) -> Model | str:
-    """A shared model (SPEC 12.9), or the source of its class."""
+    """A shared model, or the source of its class."""
     network, parsed = describe_shared(structure, roles, parameters)
     bases = tuple(dict.fromkeys(MIXIN_CLASSES[role.mixin.name] for role in parsed))
     cls = shared_class(bases)
@@ -104,6 +104,6 @@ def instantiate_shared(
         model = cls(observation_space, action_space, "cpu", network, parsed, single_forward_pass, recurrent)
         return shared_source(model, network, parsed)
     model = cls(observation_space, action_space, device, network, parsed, single_forward_pass, recurrent)
-    spaces = (model.observation_space, model.action_space)
-    _describe(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, spaces)
+    model_spaces = (model.observation_space, model.action_space)
+    _describe(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, model_spaces)
     return model

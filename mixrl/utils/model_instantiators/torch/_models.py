@@ -1,10 +1,10 @@
 """Single-role model classes built by the instantiators, and the evaluation every generated model shares.
 
 A generated model reads the input tokens, runs its containers in order, then the output expression.
-State-dict names follow skrl 1.4 (SPEC 12.8): ``<name>_container.<i>.*`` (the single-role token layer is the
+State-dict names follow skrl 1.4: ``<name>_container.<i>.*`` (the single-role token layer is the
 last module of the last container), ``<role>_layer.*`` for shared-model heads (see ``_shared``),
 ``log_std_parameter``.
-A model with a recurrent layer has the RNN contract of SPEC 10: constructor keywords ``num_envs`` and
+A model with a recurrent layer follows skrl 1.x's recurrent-model contract: constructor keywords ``num_envs`` and
 ``sequence_length``, ``get_specification()`` from ``rnn_specification``, ``inputs["rnn"]`` in and the final
 states out as ``outputs["rnn"]`` (one state list shared by every role of a shared model).
 """
@@ -25,18 +25,19 @@ from mixrl.models.torch.multicategorical import MultiCategoricalMixin
 from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
 from mixrl.models.torch.rnn import rnn_specification
 from mixrl.utils.model_instantiators._description import Description
-from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin, check_recurrent
+from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin, check_recurrent, log_std_size
 from mixrl.utils.model_instantiators._layers import resolve_units
 from mixrl.utils.model_instantiators.torch._builder import (
     RNN_STATES,
     RecurrentStep,
+    Step,
     build_containers,
     evaluate_output,
     spaces_of,
 )
-from mixrl.utils.model_instantiators.torch._expressions import Env, compile_expression
+from mixrl.utils.model_instantiators.torch._expressions import Env, Node, compile_expression
 
-MIXIN_CLASSES: dict[str, type] = {
+MIXIN_CLASSES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (CategoricalMixin, MultiCategoricalMixin, DeterministicMixin, GaussianMixin, MultivariateGaussianMixin)
 }
@@ -45,6 +46,8 @@ MIXIN_CLASSES: dict[str, type] = {
 class Generated(Model):
     """Evaluation shared by all generated models (see ``_builder.build_containers`` for the plan)."""
 
+    _mixrl_readers: list[tuple[str, Any]]  # (token, reader), set by build_containers
+    _mixrl_steps: list[Step]  # (container name, container or RecurrentStep, input node), set by build_containers
     _mixrl_recurrent: RecurrentStep | None
     _mixrl_description: dict[str, Any] | None
 
@@ -102,8 +105,8 @@ class Generated(Model):
         """The outputs dict of one call: the final recurrent states, if any (a new dict: mixins add keys)."""
         return {"rnn": env[RNN_STATES]} if RNN_STATES in env else {}
 
-    def _mixrl_log_std(self, size: int, initial_log_std: float = 0, fixed_log_std: bool = False) -> None:
-        data = torch.full((size,), float(initial_log_std))
+    def _mixrl_log_std(self, size: int | None, initial_log_std: float = 0, fixed_log_std: bool = False) -> None:
+        data = torch.full((log_std_size(size, type(self).__name__),), float(initial_log_std))
         self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not fixed_log_std)
 
     def _mixrl_width(self, mixin: Mixin, size: int | None) -> int | None:
@@ -117,6 +120,7 @@ class _SingleRole(Generated):
     """A single-role generated model; concrete classes bind ``__init__`` (ahead of the mixin's) and ``compute``."""
 
     _mixrl_mixin: Mixin
+    _mixrl_output: Node
 
     def __init__(
         self,
@@ -132,10 +136,10 @@ class _SingleRole(Generated):
         Model.__init__(self, observation_space, action_space, device)
         MIXIN_CLASSES[mixin.name].__init__(self, **mixin_kwargs)
         output = description.output
-        units = None if output.token is None else resolve_units(output.units, self.num_observations, self.num_actions)
+        units = None if output.units is None else resolve_units(output.units, self.num_observations, self.num_actions)
         env = build_containers(self, description.network, head=units)
         last = description.network[-1].name
-        self._mixrl_output = compile_expression(output.expression.tree, {output.token: last}, spaces_of(self))
+        self._mixrl_output = compile_expression(output.expression.tree, output.refs(last), spaces_of(self))
         size = self.num_actions if units is None else units
         if mixin.log_std:
             self._mixrl_log_std(size, **log_std)

@@ -1,7 +1,7 @@
-"""The generated shared model (SPEC 12.9): one trunk, one head per role, optional single forward pass.
+"""The generated shared model: one trunk, one head per role, optional single forward pass.
 
 Heads are ``<role>_layer`` modules when a role's output has a token. With ``single_forward_pass`` the trunk
-computed by the first role is reused by the next role on the same states (SPEC 9.1); for a recurrent trunk
+computed by the first role is reused by the next role on the same states (the shared-model cache); for a recurrent trunk
 the cache also keys on the recurrent inputs, and every role returns the same final states.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, SupportsIndex, cast
 
 import torch
 
@@ -34,7 +34,7 @@ class _Head:
     def __init__(self, layer: torch.nn.Module | None, last: str, output: Node, log_std: bool) -> None:
         self.layer, self.last, self.output, self.log_std = layer, last, output, log_std
 
-    def __call__(self, model: Model, env: Env) -> tuple:
+    def __call__(self, model: Generated, env: Env) -> tuple:
         if self.layer is not None:
             env = {**env, _HEAD: self.layer(env[self.last])}
         output, outputs = self.output(env), model._mixrl_outputs(env)
@@ -42,7 +42,7 @@ class _Head:
 
 
 class _Shared(Generated):
-    """A generated multi-role model: one trunk, one head per role, optional single forward pass (SPEC 9.1)."""
+    """A generated multi-role model: one trunk, one head per role, optional single forward pass."""
 
     _mixrl_bases: tuple[type, ...] = ()
 
@@ -64,13 +64,13 @@ class _Shared(Generated):
         self._mixrl_heads: dict[str, _Head] = {}
         for role in roles:
             output, layer, units = role.output, None, None
-            if output.token is not None:
+            if output.units is not None:
                 units = resolve_units(output.units, self.num_observations, self.num_actions)
                 layer = torch.nn.Linear(env[last].shape[-1], units)
                 setattr(self, f"{role.name}_layer", layer)
             if role.mixin.log_std:
                 self._mixrl_log_std(self.num_actions if units is None else units, **role.log_std)
-            node = compile_expression(output.expression.tree, {output.token: _HEAD}, spaces_of(self))
+            node = compile_expression(output.expression.tree, output.refs(_HEAD), spaces_of(self))
             head = self._mixrl_heads[role.name] = _Head(layer, last, node, role.mixin.log_std)
             width = self._mixrl_width(role.mixin, self.num_actions if units is None else units)
             with torch.no_grad():
@@ -103,7 +103,7 @@ class _Shared(Generated):
 
         The producer records ``inputs["rnn"]`` and ``inputs["terminated"]`` (identity, version, storage); a
         consumer whose recurrent inputs are not those same, unchanged tensors drops the cached trunk, so it
-        is recomputed. PPO-style agents pass one state list to both roles (SPEC 10.3) and keep the reuse.
+        is recomputed. PPO-style agents pass one state list to both roles and keep the reuse.
         """
         states = inputs.get("rnn")
         tensors = [*(() if states is None else states), inputs.get("terminated")]
@@ -119,17 +119,18 @@ class _Shared(Generated):
         ):
             self._mixrl_shared = None
 
-    def __reduce_ex__(self, protocol: int) -> tuple:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple:
         """Pickle/deepcopy through the mixin bases (the class is built at run time)."""
         return _new_shared, (self._mixrl_bases,), self.__dict__
 
 
 @functools.cache
-def shared_class(bases: tuple[type, ...]) -> type:
+def shared_class(bases: tuple[type, ...]) -> type[_Shared]:
     """``class SharedModel(*bases, Model)`` for the given mixins (one class per combination)."""
-    namespace = {"__module__": __name__, "__qualname__": "SharedModel", "_mixrl_bases": bases}
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": "SharedModel", "_mixrl_bases": bases}
     namespace["__init__"] = _Shared.__init__  # before the mixins' own __init__ in the MRO
-    return type("SharedModel", (*bases, _Shared), namespace)
+    # a class built at run time: type() is typed as returning a plain type
+    return cast(type[_Shared], type("SharedModel", (*bases, _Shared), namespace))
 
 
 def _new_shared(bases: tuple[type, ...]) -> _Shared:

@@ -1,4 +1,4 @@
-"""``return_source=True``: the text of a Python class equivalent to a generated model (SPEC 12.10).
+"""``return_source=True``: the text of a Python class equivalent to a generated model.
 
 The text is rendered from the built model (so layer sizes are the inferred ones) and the checked
 expression trees; it imports mixrl and runs standalone, but mixrl itself never executes it.
@@ -49,6 +49,8 @@ class _Renderer(ast.NodeTransformer):
         return ast.Name(self.names.get(node.id, node.id), ast.Load())
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
+        if not isinstance(node.func, ast.Name):
+            raise TypeError(f"{ast.unparse(node)!r} is not part of a checked expression tree (expected a call by name)")
         name = node.func.id
         args = [self.visit(arg) for arg in node.args]
         function, dim = _FUNCTIONS.get(name, (f"nn.functional.{name}", None))
@@ -91,7 +93,12 @@ def _literal(value: Any) -> str:
 def _header(mixins: Sequence[Mixin], network: Sequence[Container], extra: Sequence[ast.expr] = ()) -> list[str]:
     """Imports: torch, Model, the mixins, and only the helpers the expressions use."""
     trees = [container.input.tree for container in network] + list(extra)
-    calls = {node.func.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    calls = {
+        node.func.id
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
     tokens = set().union(*(container.input.tokens for container in network))
     lines = ["import torch", "import torch.nn as nn", "", "from mixrl.models.torch.base import Model"]
     lines += sorted({f"from mixrl.models.torch.{mixin.module} import {mixin.name}" for mixin in mixins})
@@ -118,7 +125,7 @@ def _modules(model: torch.nn.Module, network: Sequence[Container]) -> list[str]:
 
 
 def _log_std(model: torch.nn.Module, log_std: Mapping[str, Any]) -> list[str]:
-    size, value = model.log_std_parameter.shape[0], float(log_std["initial_log_std"])
+    size, value = model.get_parameter("log_std_parameter").shape[0], float(log_std["initial_log_std"])
     trainable = not log_std["fixed_log_std"]
     return [f"self.log_std_parameter = nn.Parameter(torch.full(({size},), {value!r}), requires_grad={trainable})"]
 

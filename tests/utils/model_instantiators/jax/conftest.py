@@ -1,7 +1,7 @@
 """Spaces, a per-run compilation cache and NumPy references for the JAX instantiator tests.
 
 Networks stay tiny (hidden widths 8 and 16, 5 observations, 3 actions) so that models share their
-compiled primitives; the seed-default tests are the only wide ones.
+compiled primitives; the legacy-default tests are the only wide ones.
 """
 
 import gymnasium

@@ -1,4 +1,4 @@
-"""SPEC 12.3-12.8, 12.11 / item 24 (JAX): the definition style builds initialised, skrl-named Flax networks."""
+"""The definition style (JAX) builds initialised, skrl-named Flax networks."""
 
 import gymnasium
 import jax
@@ -22,8 +22,8 @@ Box, Dict, Discrete, MultiDiscrete, Tuple = (
     getattr(gymnasium.spaces, n) for n in ("Box", "Dict", "Discrete", "MultiDiscrete", "Tuple")
 )
 
-# SPEC 12.3 for JAX: Flax convolutions read NHWC and flat image states are reshaped to (N, 64, 64, 3), so the
-# torch example's ``input: permute(STATES, (0, 3, 1, 2))`` reads ``input: STATES`` here
+# The conv2d critic example for JAX: Flax convolutions read NHWC and flat image states are reshaped to
+# (N, 64, 64, 3), so the torch example's ``input: permute(STATES, (0, 3, 1, 2))`` reads ``input: STATES`` here
 CNN = [
     {
         "name": "features",
@@ -62,7 +62,7 @@ def elu(x):
 
 
 class TestCnnExample:
-    """The SPEC 12.3 critic on 64x64x3 images."""
+    """The definition-style critic example (conv2d features + actions) on 64x64x3 images."""
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -99,7 +99,7 @@ class TestCnnExample:
 
 class TestInitialised:
     def test_an_optimizer_works_right_after_construction(self, obs, act):
-        """state_dict.params exists at once (SPEC 12.11): optax init + one step; init_state_dict keeps them."""
+        """state_dict.params exists at once (built initialised): optax init + one step; init_state_dict keeps them."""
         model = deterministic_model(obs, act, network=mlp("n", "STATES", [8], "relu"), output="ONE")
         before = model.state_dict.params
         model.init_state_dict("critic")

@@ -1,4 +1,4 @@
-"""SPEC 12.4-12.7 / item 25 (JAX): invalid descriptions are clear errors, and no description string ever runs.
+"""Invalid descriptions (JAX) are clear errors, and no description string ever runs.
 
 Every error here is raised before any parameter exists (parsing, or the shape-only dry run).
 """

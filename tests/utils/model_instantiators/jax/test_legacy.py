@@ -1,4 +1,4 @@
-"""SPEC 12.2 / item 23 (JAX): the legacy (seed) style keeps the seed defaults."""
+"""The legacy ``hiddens`` style (JAX) keeps the legacy-era defaults."""
 
 import inspect
 
@@ -26,7 +26,7 @@ def mlp_shapes(*widths: int) -> dict[str, tuple]:
     return expected
 
 
-class TestSeedDefaults:
+class TestLegacyDefaults:
     def test_no_description_builds_two_256_relu_layers_and_a_tanh_output(self, obs, act):
         """gaussian_model(obs, act): Dense 5-256, relu, 256-256, relu, 256-3; mean = tanh(net); params exist at once."""
         model = gaussian_model(obs, act)
@@ -55,7 +55,7 @@ class TestSeedDefaults:
         assert log_std.shape == (3,) and outputs == {}
 
     def test_categorical_default_has_no_output_activation(self):
-        """Categorical outputs raw logits (seed default output_activation=None) and unnormalized_log_prob=True."""
+        """Categorical outputs raw logits (legacy default output_activation=None) and unnormalized_log_prob=True."""
         model = categorical_model(5, 3, hiddens=8)
         assert inspect.signature(categorical_model).parameters["unnormalized_log_prob"].default is True
         x = random_inputs()["states"]
@@ -63,8 +63,8 @@ class TestSeedDefaults:
         logits = model.apply(model.state_dict.params, {"states": x}, "policy")[0]
         close(logits, dense(relu(dense(x, net["layers_0"])), net["layers_2"]))
 
-    def test_signatures_show_the_seed_defaults(self):
-        """help() shows the seed values, as for torch."""
+    def test_signatures_show_the_legacy_defaults(self):
+        """help() shows the legacy default values, as for torch."""
         parameters = inspect.signature(gaussian_model).parameters
         shown = {name: repr(parameters[name].default) for name in _description.LEGACY_KEYS}
         assert shown == {
@@ -79,7 +79,7 @@ class TestSeedDefaults:
 
 class TestLegacyKeywords:
     def test_states_actions_critic_reads_the_concatenation(self, obs, act):
-        """SPEC 12.2 critic: input concat(states, taken_actions), output 1 unit, no activation."""
+        """The legacy-style critic: input concat(states, taken_actions), output 1 unit, no activation."""
         critic = deterministic_model(
             obs,
             act,
@@ -111,8 +111,8 @@ class TestLegacyKeywords:
         expected = 2.5 / (1 + np.exp(-dense(hidden, net["layers_2"])))
         close(model.apply(model.state_dict.params, {"states": x})[0], expected)
 
-    def test_positional_seed_order(self, obs, act):
-        """Legacy keywords also work positionally in the seed order after the mixin parameters."""
+    def test_positional_legacy_order(self, obs, act):
+        """Legacy keywords also work positionally in skrl 1.x's order after the mixin parameters."""
         model = gaussian_model(
             obs, act, None, False, True, -20, 2, Shape.STATES, [8], ["tanh"], Shape.ACTIONS, None, 1.0
         )
@@ -130,7 +130,7 @@ class TestLegacyKeywords:
             function(4, 2, hidden_activations=["relu"])
 
     def test_empty_hiddens_is_a_linear_policy(self, obs, act):
-        """hiddens=[]: the head alone, Dense(5 -> 3), then the seed tanh."""
+        """hiddens=[]: the head alone, Dense(5 -> 3), then the legacy default tanh."""
         model = gaussian_model(obs, act, hiddens=[])
         net = params(model)["net_container"]
         assert shapes(net) == mlp_shapes(5, 3)

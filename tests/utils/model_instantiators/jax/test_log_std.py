@@ -1,4 +1,4 @@
-"""SPEC 12.8 / item 27 (JAX): log_std_parameter of the Gaussian-type models."""
+"""log_std_parameter (JAX) of the Gaussian-type models."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +27,9 @@ def test_fixed_log_std_is_a_constant_outside_params(function, obs, act):
     np.testing.assert_array_equal(log_std, np.full(3, -1.0, np.float32))
     if function is gaussian_model:
         _, _, outputs = model.act({"states": random_inputs()["states"]}, role="policy")
-        np.testing.assert_allclose(outputs["stddev"], np.exp(np.full(3, -1.0)), rtol=1e-6)
+        expected = np.broadcast_to(np.exp(np.full(3, -1.0)), outputs["stddev"].shape)
+        assert outputs["stddev"].shape[-1] == 3
+        np.testing.assert_allclose(outputs["stddev"], expected, rtol=1e-6)
 
 
 def test_log_std_size_is_the_output_token_units(obs, act):
@@ -50,3 +52,11 @@ def test_shared_gaussian_role_owns_the_log_std(obs, act):
     variables, states = model.state_dict.params, jnp.ones((2, 5))
     np.testing.assert_array_equal(model.apply(variables, {"states": states}, "policy")[1], np.full(3, 0.25, np.float32))
     assert len(model.apply(variables, {"states": states}, "value")) == 2
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_log_std_without_an_output_width_is_a_value_error(function, obs):
+    """No action space and an output without token: the log-std length is unknown, a ValueError says so."""
+    network = [{"name": "net", "input": "STATES", "layers": [4]}]
+    with pytest.raises(ValueError, match="log_std_parameter needs the output width"):
+        function(obs, None, network=network, output="")

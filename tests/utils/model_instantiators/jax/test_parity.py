@@ -20,7 +20,7 @@ OBS, ACT = Box(-1, 1, (5,)), Box(-1, 1, (3,))
 TORCH_CNN = [{**CNN[0], "input": "permute(STATES, (0, 3, 1, 2))"}, CNN[1]]  # torch convolutions read NCHW
 
 CASES = {
-    "seed-defaults": ("gaussian_model", (OBS, ACT), {}),
+    "legacy-defaults": ("gaussian_model", (OBS, ACT), {}),
     "critic": (
         "deterministic_model",
         (OBS, ACT),

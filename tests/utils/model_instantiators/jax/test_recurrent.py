@@ -1,4 +1,4 @@
-"""Recurrent layers in JAX definitions: gru / lstm / rnn models with the RNN contract of SPEC 10.
+"""Recurrent layers in JAX definitions: gru / lstm / rnn models with skrl 1.x's recurrent-model contract.
 
 The oracle runs Flax's own cells one step at a time with the model's parameters and resets the states of
 the sequences that terminated, so it checks the layouts, the scan and the resets of the instantiated model.

@@ -1,4 +1,4 @@
-"""SPEC 12.9 / item 28 (JAX): shared_model roles, heads, one trunk per call."""
+"""shared_model (JAX): roles, heads, one trunk per call."""
 
 import logging
 
@@ -65,7 +65,7 @@ class TestRoles:
         assert none is None
 
     def test_one_trunk_and_only_the_called_head_per_call(self, model):
-        """JAX has no cache across calls (SPEC 9.1): each apply runs the trunk once, then its own head only."""
+        """JAX has no cache across calls: each apply runs the trunk once, then its own head only."""
         assert module_calls(model, "policy") == ["net_container", "policy_layer"]
         assert module_calls(model, "value") == ["net_container", "value_layer"]
 
@@ -83,7 +83,7 @@ class TestRoles:
             model.init_state_dict(role)
         assert model.state_dict.params is before
         _, _, outputs = model.act({"states": jnp.ones((2, 5))}, role="policy")
-        assert model.get_entropy(outputs["stddev"], role="policy").shape == (3,)
+        assert model.get_entropy(outputs["stddev"], role="policy").shape == (2, 3)
 
     def test_single_forward_pass_false_builds_the_same_model(self, obs, act):
         """single_forward_pass is recorded in the description; parameters and outputs are those of the default."""
@@ -121,7 +121,7 @@ class TestStructure:
         assert np.abs(model.apply(model.state_dict.params, {"states": states}, "target")[0]).max() > 0.1
 
     def test_default_structure_is_gaussian_then_deterministic(self, obs, act):
-        """structure '' (the seed's string type) is the default pair."""
+        """structure '' (skrl 1.x's string type) is the default pair."""
         model = shared_model(obs, act, structure="", roles=["policy", "value"], parameters=PPO, return_source=True)
         assert "class SharedModel(GaussianMixin, DeterministicMixin, Model):" in model
 
@@ -143,8 +143,8 @@ class TestStructure:
         close(model.apply(variables, {"states": states}, "value")[0], 3 * dense(trunk, p["value_layer"]))
         close(model.apply(variables, {"states": states}, "policy")[0], dense(trunk, p["policy_layer"]))
 
-    def test_legacy_value_role_keeps_the_seed_tanh_default(self, obs, act):
-        """Seed defaults per role: a Deterministic head without output_activation gets tanh (seed default)."""
+    def test_legacy_value_role_keeps_the_tanh_default(self, obs, act):
+        """Legacy defaults per role: a Deterministic head without output_activation gets tanh (legacy default)."""
         model = shared_model(
             obs, act, roles=["policy", "value"], parameters=[{"hiddens": [8]}, {"output_shape": Shape.ONE}]
         )

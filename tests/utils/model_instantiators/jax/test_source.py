@@ -1,4 +1,4 @@
-"""SPEC 12.10 / item 26 (JAX): return_source renders a standalone Flax class equivalent to the built model."""
+"""return_source (JAX) renders a standalone Flax class equivalent to the built model."""
 
 import gymnasium
 import jax.numpy as jnp

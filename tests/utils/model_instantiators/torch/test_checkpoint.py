@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-import mixrl.utils.model_instantiators as seed_path
+import mixrl.utils.model_instantiators as skrl_path
 from mixrl.models.torch import DeterministicMixin, Model
 from mixrl.utils.model_instantiators.torch import load_model, model_from_config
 
@@ -76,9 +76,9 @@ class TestRoundTrip:
         Critic().save(tmp_path / "critic.pt")
         assert [path.name for path in tmp_path.iterdir()] == ["critic.pt"]
 
-    def test_seed_path_re_exports(self):
+    def test_skrl_import_path_re_exports(self):
         """from mixrl.utils.model_instantiators import load_model, model_from_config."""
-        assert seed_path.load_model is load_model and seed_path.model_from_config is model_from_config
+        assert skrl_path.load_model is load_model and skrl_path.model_from_config is model_from_config
 
 
 class TestErrors:

@@ -1,4 +1,4 @@
-"""model_from_config (issue item 6) and the resolved description every instantiated model keeps."""
+"""model_from_config and the resolved description every instantiated model keeps."""
 
 import json
 import logging

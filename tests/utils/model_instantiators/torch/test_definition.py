@@ -1,4 +1,4 @@
-"""SPEC 12.3-12.8 / item 24: the definition style builds eager, skrl-named, correct networks."""
+"""The definition style builds eager, skrl-named, correct networks."""
 
 import copy
 import pickle
@@ -45,7 +45,7 @@ def mlp(name, input, layers, activations=None):
 
 
 class TestCnnExample:
-    """The SPEC 12.3 critic on 64x64x3 images."""
+    """The definition-style critic example (conv2d features + actions) on 64x64x3 images."""
 
     @pytest.fixture
     def critic(self):

@@ -1,4 +1,4 @@
-"""SPEC 12.4-12.7 / item 25: invalid descriptions are clear errors, and no description string ever runs."""
+"""Invalid descriptions are clear errors, and no description string ever runs."""
 
 import os
 

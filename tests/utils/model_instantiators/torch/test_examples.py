@@ -1,7 +1,7 @@
-"""The seed document's API and the SPEC 12 examples, run with mixrl imports.
+"""skrl 1.x's instantiator API and the documented description examples, run with mixrl imports.
 
-The seed's instantiator document has no code snippet ("Basic usage: TODO"), so its examples are its
-signatures: every seed parameter exists, in the seed order, with the seed default.
+skrl 1.x's instantiator document has no code snippet ("Basic usage: TODO"), so its examples are its
+signatures: every legacy-era parameter exists, in skrl 1.x's order, with the legacy default.
 """
 
 import inspect
@@ -10,10 +10,10 @@ import gymnasium
 import pytest
 import torch
 
-import mixrl.utils.model_instantiators as seed_path
+import mixrl.utils.model_instantiators as skrl_path
 from mixrl.utils.model_instantiators.torch import Shape, deterministic_model, gaussian_model, shared_model
 
-SEED_SIGNATURES = {
+LEGACY_SIGNATURES = {
     "categorical_model": [
         "observation_space",
         "action_space",
@@ -54,8 +54,8 @@ SEED_SIGNATURES = {
     ],
     "shared_model": ["observation_space", "action_space", "device", "structure", "roles", "parameters"],
 }
-SEED_SIGNATURES["multivariate_gaussian_model"] = SEED_SIGNATURES["gaussian_model"]
-SEED_DEFAULTS = {
+LEGACY_SIGNATURES["multivariate_gaussian_model"] = LEGACY_SIGNATURES["gaussian_model"]
+LEGACY_DEFAULTS = {
     "observation_space": None,
     "action_space": None,
     "device": None,
@@ -68,7 +68,7 @@ SEED_DEFAULTS = {
     "parameters": [],
 }
 
-SPEC_12_3 = """
+CONV_CRITIC_YAML = """
 network:
   - name: features            # container name; its output is referable by this name
     input: permute(STATES, (0, 3, 1, 2))
@@ -85,17 +85,17 @@ output: ONE                   # critic: one linear unit appended to the last con
 """
 
 
-@pytest.mark.parametrize("name", SEED_SIGNATURES)
-def test_seed_signatures_lead_every_function(name):
-    """Seed parameters come first, in the seed order, with the seed defaults (categorical: True, SPEC 12.1)."""
-    parameters = inspect.signature(getattr(seed_path, name)).parameters
-    assert list(parameters)[: len(SEED_SIGNATURES[name])] == SEED_SIGNATURES[name]
-    for key in SEED_SIGNATURES[name]:
-        if key in SEED_DEFAULTS:
-            assert parameters[key].default == SEED_DEFAULTS[key], key
+@pytest.mark.parametrize("name", LEGACY_SIGNATURES)
+def test_legacy_signatures_lead_every_function(name):
+    """Legacy-era parameters come first, in skrl 1.x's order, with the legacy defaults (categorical: True)."""
+    parameters = inspect.signature(getattr(skrl_path, name)).parameters
+    assert list(parameters)[: len(LEGACY_SIGNATURES[name])] == LEGACY_SIGNATURES[name]
+    for key in LEGACY_SIGNATURES[name]:
+        if key in LEGACY_DEFAULTS:
+            assert parameters[key].default == LEGACY_DEFAULTS[key], key
 
 
-def test_seed_path_re_exports_the_torch_functions():
+def test_skrl_import_path_re_exports_the_torch_functions():
     """mixrl.utils.model_instantiators.<name> is the torch function; Shape is shared."""
     from mixrl.utils.model_instantiators import torch as backend
 
@@ -110,12 +110,12 @@ def test_seed_path_re_exports_the_torch_functions():
         "model_from_config",
         "load_model",
     ):
-        assert getattr(seed_path, name) is getattr(backend, name)
-    assert seed_path.Shape is backend.Shape is Shape
+        assert getattr(skrl_path, name) is getattr(backend, name)
+    assert skrl_path.Shape is backend.Shape is Shape
 
 
-def test_spec_12_2_critic():
-    """The SPEC 12.2 snippet, verbatim apart from the spaces."""
+def test_legacy_style_critic():
+    """The legacy-style critic snippet (STATES_ACTIONS -> 400-300 ReLU -> ONE), verbatim apart from the spaces."""
     obs_space, act_space = gymnasium.spaces.Box(-1, 1, (4,)), gymnasium.spaces.Box(-1, 1, (2,))
     critic = deterministic_model(
         obs_space,
@@ -131,10 +131,10 @@ def test_spec_12_2_critic():
     assert values.shape == (2, 1)
 
 
-def test_spec_12_3_yaml_definition():
-    """The SPEC 12.3 YAML, loaded with safe_load, builds the critic."""
+def test_conv_critic_yaml_definition():
+    """The definition-style critic YAML, loaded with safe_load, builds the critic."""
     yaml = pytest.importorskip("yaml")
-    definition = yaml.safe_load(SPEC_12_3)
+    definition = yaml.safe_load(CONV_CRITIC_YAML)
     critic = deterministic_model(
         gymnasium.spaces.Box(0, 1, (64, 64, 3)), gymnasium.spaces.Box(-1, 1, (2,)), device="cpu", **definition
     )
@@ -194,7 +194,7 @@ def test_skrl_1_0_shared_model_example():
 
 
 def test_empty_hiddens_is_a_linear_policy():
-    """hiddens=[]: the head alone, Linear(obs, act), then the seed tanh."""
+    """hiddens=[]: the head alone, Linear(obs, act), then the legacy default tanh."""
     model = gaussian_model(4, 2, device="cpu", hiddens=[])
     assert [type(m) for m in model.net_container] == [torch.nn.Linear]
     x = torch.randn(2, 4)

@@ -1,4 +1,4 @@
-"""SPEC 12.2 / item 23: the legacy (seed) style keeps the seed defaults."""
+"""The legacy ``hiddens`` style keeps the legacy-era defaults."""
 
 import inspect
 import logging
@@ -22,7 +22,7 @@ from .conftest import copy_into, linear_shapes
 nn = torch.nn
 
 
-class TestSeedDefaults:
+class TestLegacyDefaults:
     def test_no_description_builds_two_256_relu_layers_and_a_tanh_output(self, obs, act):
         """gaussian_model(obs, act): Linear 5-256, ReLU, 256-256, ReLU, 256-3; mean = tanh(net)."""
         model = gaussian_model(obs, act, device="cpu")
@@ -59,14 +59,14 @@ class TestSeedDefaults:
         torch.testing.assert_close(model.compute({"states": x})[0], torch.tanh(reference(x)))
 
     def test_categorical_default_has_no_output_activation(self):
-        """Categorical outputs raw logits (seed default output_activation=None) and unnormalized_log_prob=True."""
+        """Categorical outputs raw logits (legacy default output_activation=None) and unnormalized_log_prob=True."""
         model = categorical_model(4, gymnasium.spaces.Discrete(3), device="cpu", hiddens=8)
         assert inspect.signature(categorical_model).parameters["unnormalized_log_prob"].default is True
         x = torch.randn(2, 4)
         torch.testing.assert_close(model.compute({"states": x})[0], model.net_container(x))
 
-    def test_signatures_show_the_seed_defaults(self):
-        """help() shows the seed values (markers tell 'not given' apart)."""
+    def test_signatures_show_the_legacy_defaults(self):
+        """help() shows the legacy default values (markers tell 'not given' apart)."""
         parameters = inspect.signature(gaussian_model).parameters
         shown = {name: repr(parameters[name].default) for name in _description.LEGACY_KEYS}
         assert shown == {
@@ -81,7 +81,7 @@ class TestSeedDefaults:
 
 class TestLegacyKeywords:
     def test_states_actions_critic_reads_the_concatenation(self, obs, act):
-        """SPEC 12.2 critic: input concat(states, taken_actions), output 1 unit, no activation."""
+        """The legacy-style critic: input concat(states, taken_actions), output 1 unit, no activation."""
         critic = deterministic_model(
             obs,
             act,
@@ -119,8 +119,8 @@ class TestLegacyKeywords:
         torch.testing.assert_close(model.compute({"states": x})[0], 2.5 * torch.sigmoid(model.net_container(x)))
         assert model.compute({"states": x})[0].shape == (3, 7)
 
-    def test_positional_seed_order(self, obs, act):
-        """Legacy keywords also work positionally in the seed order after the mixin parameters."""
+    def test_positional_legacy_order(self, obs, act):
+        """Legacy keywords also work positionally in skrl 1.x's order after the mixin parameters."""
         model = gaussian_model(
             obs, act, "cpu", False, True, -20, 2, Shape.STATES, [32], ["tanh"], Shape.ACTIONS, None, 1.0
         )

@@ -1,4 +1,4 @@
-"""SPEC 12.8 / item 27: log-std parameter of the Gaussian-type models."""
+"""The log-std parameter of the Gaussian-type models."""
 
 import pytest
 import torch
@@ -56,3 +56,11 @@ def test_shared_gaussian_role_owns_the_log_std(obs, act):
     )
     torch.testing.assert_close(model.log_std_parameter.detach(), torch.full((3,), 0.25))
     assert model.log_std_parameter.requires_grad is False
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_log_std_without_an_output_width_is_a_value_error(function, obs):
+    """No action space and an output without token: the log-std length is unknown, a ValueError says so."""
+    network = [{"name": "net", "input": "STATES", "layers": [4]}]
+    with pytest.raises(ValueError, match="log_std_parameter needs the output width"):
+        function(obs, None, device="cpu", network=network, output="")

@@ -1,4 +1,4 @@
-"""Recurrent layers in definitions (issue item 5): gru / lstm / rnn models with the RNN contract of SPEC 10."""
+"""Recurrent layers in definitions: gru / lstm / rnn models with skrl 1.x's recurrent-model contract."""
 
 import copy
 import pickle

@@ -1,4 +1,4 @@
-"""SPEC 12.9 / item 28: shared_model roles, heads, trunk reuse."""
+"""shared_model: roles, heads, trunk reuse."""
 
 import logging
 
@@ -138,7 +138,7 @@ class TestStructure:
         assert model.compute({"states": states}, "target")[0].abs().max() > 0.1  # unclipped compute
 
     def test_default_structure_is_gaussian_then_deterministic(self, obs, act):
-        """structure '' (the seed's string type) is the default pair."""
+        """structure '' (skrl 1.x's string type) is the default pair."""
         model = shared_model(obs, act, device="cpu", structure="", roles=["policy", "value"], parameters=PPO)
         assert [cls.__name__ for cls in type(model).__mro__[:2]] == ["SharedModel", "GaussianMixin"]
 
@@ -165,8 +165,8 @@ class TestStructure:
             model.compute({"states": states}, "policy")[0], model.policy_layer(model.net_container(states))
         )
 
-    def test_legacy_value_role_keeps_the_seed_tanh_default(self, obs, act):
-        """Seed defaults per role: a Deterministic head without output_activation gets tanh (seed default)."""
+    def test_legacy_value_role_keeps_the_tanh_default(self, obs, act):
+        """Legacy defaults per role: a Deterministic head without output_activation gets tanh (legacy default)."""
         model = shared_model(
             obs,
             act,

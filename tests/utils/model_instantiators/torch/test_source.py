@@ -1,4 +1,4 @@
-"""SPEC 12.10 / item 26: return_source renders a standalone class equivalent to the built model."""
+"""return_source renders a standalone class equivalent to the built model."""
 
 import gymnasium
 import pytest

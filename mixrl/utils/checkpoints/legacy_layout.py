@@ -1,6 +1,6 @@
-"""Seed-era checkpoints of instantiated models (skrl 1.1-style classes) in the current layout (SPEC 12.8, 18.3).
+"""Legacy-era checkpoints of instantiated models (skrl 1.1-style classes) renamed to the current layout.
 
-Seed-era instantiated models named their layers ``net.N.*`` (one ``torch.nn.Sequential``), plus
+Legacy-era instantiated models named their layers ``net.N.*`` (one ``torch.nn.Sequential``), plus
 ``mean_net.0.*`` / ``value_net.0.*`` for the two heads of a shared model and ``log_std_parameter``.
 Current (skrl 1.4-style) models name the same layers ``net_container.N.*`` (and other ``*_container``),
 ``<role>_layer.*`` for shared heads and ``log_std_parameter``. The networks are structurally identical,
@@ -17,24 +17,26 @@ from typing import Any
 
 from mixrl._logging import logger
 
-_SEED_PREFIXES = ("net.", "mean_net.", "value_net.")
+_LEGACY_PREFIXES = ("net.", "mean_net.", "value_net.")
 _LOG_STD = "log_std_parameter"
 _LEAF_RANK = {"weight": 0, "bias": 1}  # torch registers a layer's weight before its bias
 
 
-def is_seed_layout(state_dict: Mapping[str, Any]) -> bool:
+def is_legacy_layout(state_dict: Mapping[str, Any]) -> bool:
     """Every key starts with ``net.``, ``mean_net.``, ``value_net.`` or is ``log_std_parameter``; one is ``net.*``."""
     keys = list(state_dict)
-    return any(k.startswith("net.") for k in keys) and all(k.startswith(_SEED_PREFIXES) or k == _LOG_STD for k in keys)
+    return any(k.startswith("net.") for k in keys) and all(
+        k.startswith(_LEGACY_PREFIXES) or k == _LOG_STD for k in keys
+    )
 
 
-def seed_to_instantiated(
+def legacy_to_instantiated(
     state_dict: Mapping[str, Any], template: Mapping[str, Any], roles: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Rename a seed-era state dict to the names of ``template`` (a current instantiated model's state dict).
+    """Rename a legacy-era state dict to the names of ``template`` (a current instantiated model's state dict).
 
     Args:
-        state_dict: seed-era names to tensors: ``net.N.weight``/``.bias``, ``mean_net.N.*``, ``value_net.N.*``,
+        state_dict: legacy-era names to tensors: ``net.N.weight``/``.bias``, ``mean_net.N.*``, ``value_net.N.*``,
             ``log_std_parameter``.
         template: the current model's ``state_dict()`` (names in definition order, shapes).
         roles: the model's roles in registration order (``["policy", "value"]``): ``mean_net`` goes to
@@ -45,28 +47,28 @@ def seed_to_instantiated(
 
     Raises:
         ValueError: the two layouts do not pair (numbers of entries, kinds or shapes differ); the message
-            lists seed and current entries side by side.
+            lists legacy and current entries side by side.
     """
-    seed = _ordered_seed(state_dict)
+    legacy = _ordered_legacy(state_dict)
     current = _ordered_current(template, roles)
     problems = []
-    if len(seed) != len(current):
-        problems.append(f"{len(seed)} seed-era entries {seed} vs {len(current)} current entries {current}")
+    if len(legacy) != len(current):
+        problems.append(f"{len(legacy)} legacy-era entries {legacy} vs {len(current)} current entries {current}")
     else:
-        for old, new in zip(seed, current, strict=True):
+        for old, new in zip(legacy, current, strict=True):
             old_shape, new_shape = list(state_dict[old].shape), list(template[new].shape)
             if _kind(old) != _kind(new) or old_shape != new_shape:
                 problems.append(f"{old} {old_shape} vs {new} {new_shape}")
     if problems:
-        raise ValueError("seed-era layout does not map onto the model: " + "; ".join(problems))
-    logger.info(f"Seed-era checkpoint: entries renamed {dict(zip(seed, current, strict=True))}")
-    return {new: state_dict[old] for old, new in zip(seed, current, strict=True)}
+        raise ValueError("legacy-era layout does not map onto the model: " + "; ".join(problems))
+    logger.info(f"Legacy-era checkpoint: entries renamed {dict(zip(legacy, current, strict=True))}")
+    return {new: state_dict[old] for old, new in zip(legacy, current, strict=True)}
 
 
-def _ordered_seed(state_dict: Mapping[str, Any]) -> list[str]:
+def _ordered_legacy(state_dict: Mapping[str, Any]) -> list[str]:
     """``net.*`` then ``mean_net.*`` then ``value_net.*`` (by layer index, weight before bias), then log-std."""
     ordered = []
-    for prefix in _SEED_PREFIXES:
+    for prefix in _LEGACY_PREFIXES:
         names = [name for name in state_dict if name.startswith(prefix)]
         ordered += sorted(names, key=lambda name: (_index(name[len(prefix) :]), _LEAF_RANK.get(_kind(name), 2)))
     return ordered + ([_LOG_STD] if _LOG_STD in state_dict else [])
@@ -92,20 +94,20 @@ def _kind(name: str) -> str:
     return name.rsplit(".", 1)[-1] if name.endswith((".weight", ".bias")) else "other"
 
 
-def adapt_seed_layout(
+def adapt_legacy_layout(
     state_dict: Mapping[str, Any], template: Mapping[str, Any], roles: Sequence[str] = (), source: str = "checkpoint"
 ) -> Mapping[str, Any]:
-    """``state_dict`` renamed to the template's names if it is a seed-era checkpoint of this model, else as it is.
+    """``state_dict`` renamed to the template's names if it is a legacy-era checkpoint of this model, else as it is.
 
-    It is taken for seed-era when :func:`is_seed_layout` holds and no key other than ``log_std_parameter``
+    It is taken for legacy-era when :func:`is_legacy_layout` holds and no key other than ``log_std_parameter``
     is a key of the template (a checkpoint of a model that itself uses ``net.*`` names loads as usual).
 
     Raises:
-        ValueError: the checkpoint is seed-era but does not map onto the template; names ``source``.
+        ValueError: the checkpoint is legacy-era but does not map onto the template; names ``source``.
     """
-    if not is_seed_layout(state_dict) or any(k in template for k in state_dict if k != _LOG_STD):
+    if not is_legacy_layout(state_dict) or any(k in template for k in state_dict if k != _LOG_STD):
         return state_dict
     try:
-        return seed_to_instantiated(state_dict, template, roles)
+        return legacy_to_instantiated(state_dict, template, roles)
     except ValueError as error:
-        raise ValueError(f"{source}: looks like a seed-era checkpoint (net.N.* names) but {error}") from None
+        raise ValueError(f"{source}: looks like a legacy-era checkpoint (net.N.* names) but {error}") from None
