@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 
 import gymnasium as gym
 import numpy as np
@@ -69,7 +69,7 @@ class Summary:
         )
 
     def _export_lines(self) -> list[str]:
-        if self.export is None:
+        if self.export is None or self.export_agreement is None:
             return []
         return [
             f"  exported policy         {self.export} (same action as the model on"
@@ -169,7 +169,7 @@ def _torch_policy(backend_name: str, model: Any, checkpoint: Path, config: PPOCo
     from mixrl.demo import ppo
 
     twin = ppo.build_model(model.observation_space, model.action_space, config)
-    if not twin.migrate(path=checkpoint):
+    if not twin.migrate(path=str(checkpoint)):
         raise RuntimeError(f"{checkpoint}: the Flax parameters do not map onto the torch twin of the demo model")
     return twin
 
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> Summary:
         reloaded, checkpoint = _save_and_reload(backend, model, args.out, config)
         states: list[np.ndarray] = []
 
-        def greedy(observations: np.ndarray) -> np.ndarray:
+        def greedy(observations: np.ndarray, info: dict) -> np.ndarray:
             states.append(observations)
             return backend.deterministic_actions(reloaded, observations)
 
@@ -272,7 +272,11 @@ def run(args: argparse.Namespace) -> Summary:
         export_agreement=agreement,
     )
     text = json.dumps(asdict(summary), indent=2) + "\n"
-    atomic_write(args.out / "summary.json", lambda file: file.write(text.encode()))
+
+    def write(file: BinaryIO) -> None:
+        file.write(text.encode())
+
+    atomic_write(args.out / "summary.json", write)
     return summary
 
 
