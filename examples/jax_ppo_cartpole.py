@@ -66,7 +66,7 @@ def main(steps: int = 65_536, seed: int = 0) -> float:
     """Train PPO for ``steps`` environment steps and return the mean return of the greedy (mode) policy.
 
     Args:
-        steps: environment steps, summed over the sub-envs (rounded up to whole rollouts).
+        steps: environment steps, summed over the sub-envs (rounded down to whole rollouts).
         seed: seed of every JAX key (parameters, sampling, minibatches) and of the env resets.
 
     Returns:

@@ -244,7 +244,7 @@ def learn(
         value: a deterministic model acting with role ``"value"``, output (batch, 1); ``None`` or ``policy``
             itself for a shared model (one optimizer over one parameter set either way).
         envs: ``config.num_envs`` sub-envs, e.g. from :func:`mixrl.demo.common.make_envs`; reset here with ``seed``.
-        steps: environment steps, rounded up to whole rollouts of ``config.batch_size``.
+        steps: environment steps, rounded down to whole rollouts of ``config.batch_size`` (at least one).
         seed: reset seed of the envs (seeding torch is the caller's business).
         config: hyper-parameters.
         progress: called after every rollout with the step count and the history so far.
@@ -266,7 +266,7 @@ def learn(
     obs, info = envs.reset(seed=seed)
     carry = {"obs": obs, "info": info, "policy_rnn": rnn_states(policy, config.num_envs)}
     carry["value_rnn"] = None if value is policy else rnn_states(value, config.num_envs)
-    updates = max(1, -(-steps // config.batch_size))
+    updates = max(1, steps // config.batch_size)
     for iteration in range(updates):
         if config.anneal_lr:
             optimizer.param_groups[0]["lr"] = config.learning_rate * (1 - iteration / updates)
@@ -341,7 +341,8 @@ def train(
     torch.manual_seed(seed)
     envs = make_envs(env_id, config.num_envs, seed)
     model = build_model(envs.single_observation_space, envs.single_action_space, config)
-    history = learn(model, None, envs, steps, seed, config, progress)
+    whole_rollouts = -(-steps // config.batch_size) * config.batch_size  # the demo rounds up
+    history = learn(model, None, envs, whole_rollouts, seed, config, progress)
     envs.close()
     return model, history
 

@@ -233,7 +233,7 @@ def learn(
         raise ValueError(f"envs has {envs.num_envs} sub-envs, config.num_envs is {config.num_envs}")
     if any("rnn" in model.get_specification() for model in (policy, value)):
         raise ValueError("recurrent models need the PyTorch reference PPO (mixrl.demo.ppo.learn)")
-    updates = max(1, -(-steps // config.batch_size))
+    updates = max(1, steps // config.batch_size)
     functions = make_functions(policy, value, config, updates)
     params = {"policy": policy.state_dict.params}
     if value is not policy:
@@ -265,7 +265,8 @@ def train(
     """The demo: train its JAX shared model with :func:`learn` (arguments and result as in the PyTorch demo)."""
     envs = make_envs(env_id, config.num_envs, seed)
     model = build_model(envs.single_observation_space, envs.single_action_space, config, seed)
-    history = learn(model, None, envs, steps, seed, config, progress)
+    whole_rollouts = -(-steps // config.batch_size) * config.batch_size  # the demo rounds up
+    history = learn(model, None, envs, whole_rollouts, seed, config, progress)
     envs.close()
     return model, history
 
