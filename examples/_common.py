@@ -1,8 +1,7 @@
-"""Plumbing shared by the PyTorch examples: seeding, threads, vector envs, replay, evaluation, CLI.
+"""Plumbing shared by the PyTorch examples: seeding, threads, replay of the off-policy loops, CLI.
 
-The on-policy pieces (GAE, the PPO loss, minibatches) are in ``_ppo_common``.
-
-Nothing here touches a mixrl model: the examples themselves show every model call.
+The PPO examples call the reference PPO (:mod:`mixrl.demo.ppo`); every example evaluates with
+:func:`mixrl.demo.common.evaluate`. Nothing here touches a mixrl model: the examples show every model call.
 """
 
 from __future__ import annotations
@@ -10,10 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
@@ -38,22 +36,6 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def make_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
-    """A synchronous vector env that resets finished sub-envs in the same step.
-
-    With ``AutoresetMode.SAME_STEP`` the observation returned for a finished sub-env is already the first
-    one of its next episode, and the last one of the finished episode is in ``info["final_obs"]``: every
-    step is a valid transition, nothing is skipped.
-    """
-    return gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-        **kwargs,
-    )
 
 
 def final_observations(next_obs: np.ndarray, done: np.ndarray, info: dict[str, Any]) -> np.ndarray:
@@ -122,31 +104,6 @@ class ReplayBuffer:
         index = torch.randint(self.size, (batch_size,))
         tensors = (self.states, self.actions, self.rewards, self.next_states, self.terminated)
         return tuple(tensor[index] for tensor in tensors)
-
-
-def evaluate(
-    act: Callable[[torch.Tensor], np.ndarray], env_id: str, num_episodes: int, seed: int, **kwargs: Any
-) -> float:
-    """Mean undiscounted return of ``num_episodes`` episodes, one per sub-env of a vector env, run side by side.
-
-    Args:
-        act: maps states (num_episodes, S) to the env's actions (no exploration; called under ``no_grad``).
-        env_id: gymnasium id.
-        num_episodes: number of episodes (= sub-envs).
-        seed: reset seed of the first sub-env (the others get ``seed + 1``, ``seed + 2``, ...).
-        kwargs: passed to ``gym.make_vec`` (e.g. ``is_slippery=False``).
-    """
-    env = make_vector_env(env_id, num_episodes, **kwargs)
-    obs, _ = env.reset(seed=seed)
-    returns, running = np.zeros(num_episodes), np.ones(num_episodes, dtype=bool)
-    while running.any():
-        with torch.no_grad():
-            actions = act(torch.as_tensor(obs, dtype=torch.float32))
-        obs, rewards, terminated, truncated, _ = env.step(actions)
-        returns += rewards * running  # sub-envs whose first episode is over keep stepping, uncounted
-        running &= ~(terminated | truncated)
-    env.close()
-    return float(returns.mean())
 
 
 def parse_args(description: str, steps: int | None, seed: int = 0, **extra: Any) -> argparse.Namespace:

@@ -16,17 +16,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import (
-    ReplayBuffer,
-    evaluate,
-    final_observations,
-    make_vector_env,
-    parse_args,
-    seed_everything,
-    single_thread,
-)
+from _common import ReplayBuffer, final_observations, parse_args, seed_everything, single_thread
 from torch import nn
 
+from mixrl.demo.common import evaluate, make_envs
 from mixrl.models.torch import DeterministicMixin, Model
 
 ENV_ID = "CartPole-v1"
@@ -96,8 +89,7 @@ def main(
         Mean evaluation return (CartPole: about 20 for a random policy, 500 at most).
     """
     seed_everything(seed)
-    env = make_vector_env(ENV_ID, num_envs)
-    env.action_space.seed(seed)
+    env = make_envs(ENV_ID, num_envs, seed)
     q_network = QNetwork(env.single_observation_space, env.single_action_space)
     target_network = copy.deepcopy(q_network)
     target_network.freeze_parameters(True)
@@ -137,10 +129,12 @@ def main(
             schedule.step()
             target_network.update_parameters(q_network, polyak=tau)
 
-        def greedy(states: torch.Tensor) -> np.ndarray:
+        def greedy(obs: np.ndarray, info: dict) -> np.ndarray:
+            states = torch.as_tensor(obs, dtype=torch.float32)
             return q_network.act({"states": states}, role="q_network")[0].argmax(dim=1).numpy()
 
-        mean_return = evaluate(greedy, ENV_ID, eval_episodes, seed=seed + 10_000)
+        with torch.no_grad():
+            mean_return = float(np.mean(evaluate(ENV_ID, greedy, eval_episodes, seed=seed + 10_000)))
     env.close()
     print(f"DQN {ENV_ID}: mean return {mean_return:.1f} after {steps} steps in {time.perf_counter() - start:.1f} s")
     return mean_return

@@ -3,8 +3,9 @@
 ``PickTheLargest`` shows 8 items, each with a value drawn uniformly from [0, 1), and only some of them may be
 picked this step (each item independently with probability 1/2, at least one). The agent picks one item and
 is paid its value; picking an unavailable item is an error (the environment raises). An episode has 16 steps.
-The observation is the 8 values followed by the 8 availability flags; the same flags, as booleans, are the
-``action_mask`` the policy gets with the states, in the rollout, in the update (log-probabilities and
+The observation is the 8 values followed by the 8 availability flags; the same flags, as booleans, are in
+``info["action_mask"]``. Training is one call of the reference PPO, :func:`mixrl.demo.ppo.learn`, which hands
+that mask to the policy as ``inputs["action_mask"]`` in the rollout, in the update (log-probabilities and
 entropy of the masked distribution) and in the greedy evaluation (``outputs["mode_actions"]``).
 
 Scores per episode: picking uniformly among the available items gets 16 * 1/2 = 8, always picking the
@@ -17,17 +18,24 @@ Run: ``python examples/ppo_masked_actions.py [--steps 100000] [--seed 0]``
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import seed_everything, single_thread
-from _ppo_common import EpisodeReturns, evaluate, gae, make_envs, minibatches, ppo_loss, run
+from _common import parse_args, seed_everything, single_thread
 from torch import nn
 
+from mixrl.demo.common import PPOConfig, evaluate, make_envs
+from mixrl.demo.ppo import greedy, learn
 from mixrl.models.torch import CategoricalMixin, DeterministicMixin, Model
 
-NUM_ENVS, ROLLOUT, EPOCHS, MINIBATCHES = 16, 16, 4, 4
-GAMMA, GAE_LAMBDA, LEARNING_RATE, MAX_GRAD_NORM, ENTROPY_COEF = 0.9, 0.95, 3e-3, 0.5, 0.0
+# fmt: off
+CONFIG = PPOConfig(
+    num_envs=16, rollout_steps=16, epochs=4, minibatches=4, learning_rate=3e-3, gamma=0.9,
+    gae_lambda=0.95, reward_scale=1.0,
+)
+# fmt: on
 
 
 class PickTheLargest(gym.Env):
@@ -64,11 +72,6 @@ class PickTheLargest(gym.Env):
         return obs, reward, self.t >= self.LENGTH, False, info
 
 
-def action_mask(states: torch.Tensor) -> torch.Tensor:
-    """The (batch, 8) bool mask of available items: the last 8 entries of the observation."""
-    return states[:, PickTheLargest.ITEMS :] > 0.5
-
-
 def mlp(inputs: int, outputs: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, outputs))
 
@@ -96,81 +99,18 @@ class Value(DeterministicMixin, Model):
 def main(steps: int = 100_000, seed: int = 0) -> float:
     """Train for ``steps`` environment steps; returns the mean greedy return over 10 episodes."""
     seed_everything(seed)
+    start = time.perf_counter()
     with single_thread():
-        envs = make_envs(PickTheLargest, NUM_ENVS, seed)
+        envs = make_envs(PickTheLargest, CONFIG.num_envs, seed)
         policy = Policy(envs.single_observation_space, envs.single_action_space)
         value = Value(envs.single_observation_space, envs.single_action_space)
-        parameters = [*policy.parameters(), *value.parameters()]
-        optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE, eps=1e-5)
-        episodes = EpisodeReturns(NUM_ENVS)
-        obs = torch.as_tensor(envs.reset(seed=seed)[0])
-        updates = max(1, steps // (NUM_ENVS * ROLLOUT))
-
-        for update in range(updates):
-            optimizer.param_groups[0]["lr"] = LEARNING_RATE * (1 - update / updates)
-            # ---- rollout: masked actions are never sampled, so the environment never raises
-            states, actions, log_probs, values, rewards, dones = [], [], [], [], [], []
-            with torch.no_grad():
-                for _ in range(ROLLOUT):
-                    inputs = {"states": obs, "action_mask": action_mask(obs)}
-                    action, log_prob, _ = policy.act(inputs, role="policy")
-                    states.append(obs)
-                    actions.append(action)
-                    log_probs.append(log_prob.flatten())
-                    values.append(value.act({"states": obs}, role="value")[0].flatten())
-                    next_obs, reward, terminated, truncated, _ = envs.step(action.flatten().numpy())
-                    episodes.add(reward, terminated | truncated)
-                    rewards.append(torch.as_tensor(reward, dtype=torch.float32))
-                    dones.append(torch.as_tensor(terminated | truncated, dtype=torch.float32))
-                    obs = torch.as_tensor(next_obs)
-                last_values = value.act({"states": obs}, role="value")[0].flatten()
-            advantages, returns = gae(
-                torch.stack(rewards), torch.stack(values), torch.stack(dones), last_values, GAMMA, GAE_LAMBDA
-            )
-
-            # ---- update: log-probabilities and entropy of the same masked distribution
-            batch = {
-                "states": torch.cat(states),
-                "actions": torch.cat(actions),
-                "log_probs": torch.cat(log_probs),
-                "advantages": advantages.flatten(),
-                "returns": returns.flatten(),
-            }
-            for _ in range(EPOCHS):
-                for index in minibatches(NUM_ENVS * ROLLOUT, MINIBATCHES):
-                    mb = {name: tensor[index] for name, tensor in batch.items()}
-                    inputs = {
-                        "states": mb["states"],
-                        "taken_actions": mb["actions"],
-                        "action_mask": action_mask(mb["states"]),
-                    }
-                    _, log_prob, _ = policy.act(inputs, role="policy")
-                    entropy = policy.get_entropy(role="policy").flatten()  # over the available items only
-                    new_values = value.act({"states": mb["states"]}, role="value")[0].flatten()
-                    loss = ppo_loss(
-                        log_prob.flatten(),
-                        mb["log_probs"],
-                        mb["advantages"],
-                        new_values,
-                        mb["returns"],
-                        entropy,
-                        entropy_coef=ENTROPY_COEF,
-                    )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(parameters, MAX_GRAD_NORM)
-                    optimizer.step()
-        envs.close()
-
-        policy.set_mode("eval")  # outputs["mode_actions"]: the most likely available item
-
-        def greedy(states: torch.Tensor) -> int:
-            outputs = policy.act({"states": states, "action_mask": action_mask(states)}, role="policy")[2]
-            return int(outputs["mode_actions"][0, 0])
-
-        print(f"training: mean return of the last 20 episodes {episodes.mean():.2f} (random 8, optimal 12.50)")
-        return evaluate(PickTheLargest, greedy)
+        learn(policy, value, envs, steps, seed, CONFIG)  # masks from info["action_mask"]
+        mean_return = float(np.mean(evaluate(PickTheLargest, greedy(policy), seed=10_000)))
+    elapsed = time.perf_counter() - start
+    print(f"PPO PickTheLargest: mean return {mean_return:.2f} after {steps} steps in {elapsed:.1f} s")
+    return mean_return
 
 
 if __name__ == "__main__":
-    run(main, 100_000, __doc__.splitlines()[0], "PickTheLargest mean greedy return (10 episodes, optimal 12.50)")
+    args = parse_args(__doc__.splitlines()[0], steps=100_000)
+    main(steps=args.steps, seed=args.seed)

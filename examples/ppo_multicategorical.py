@@ -5,29 +5,36 @@ lock with three dials of 3, 4 and 5 positions (``MultiDiscrete([3, 4, 5])`` acti
 a random code (one one-hot block per dial, 12 features) and pays 1 per dial set to the shown digit; an
 episode has 10 steps. The three dials are learned jointly by one policy whose ``net_output`` holds 3 + 4 + 5
 logits; ``act`` returns (batch, 3) actions and the summed log-probability of the three components, and
-``get_entropy`` their summed entropy.
+``get_entropy`` their summed entropy. Training is one call of the reference PPO, :func:`mixrl.demo.ppo.learn`.
 
 Scores: a random policy gets 10 * (1/3 + 1/4 + 1/5) = 7.83 per episode, the optimal policy 30. Goal: at
-least 29 with the greedy policy (``distribution(role).mode``, the most likely position of every dial).
+least 29 with the greedy policy (``outputs["mode_actions"]``, the most likely position of every dial).
 
 Run: ``python examples/ppo_multicategorical.py [--steps 40000] [--seed 0]``
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import seed_everything, single_thread
-from _ppo_common import EpisodeReturns, evaluate, gae, make_envs, minibatches, ppo_loss, run
+from _common import parse_args, seed_everything, single_thread
 from torch import nn
 
+from mixrl.demo.common import PPOConfig, evaluate, make_envs
+from mixrl.demo.ppo import greedy, learn
 from mixrl.models.torch import DeterministicMixin, Model, MultiCategoricalMixin
 
-NUM_ENVS, ROLLOUT, EPOCHS, MINIBATCHES = 16, 16, 4, 4
-GAMMA, GAE_LAMBDA, LEARNING_RATE, MAX_GRAD_NORM, ENTROPY_COEF = 0.9, 0.95, 3e-3, 0.5, 0.01
+# episodes end by termination only (no bootstrapping); a small entropy bonus keeps every dial exploring
+# fmt: off
+CONFIG = PPOConfig(
+    num_envs=16, rollout_steps=16, epochs=4, minibatches=4, learning_rate=3e-3, gamma=0.9,
+    gae_lambda=0.95, entropy_coef=0.01, reward_scale=1.0,
+)
+# fmt: on
 
 
 class CombinationLock(gym.Env):
@@ -85,73 +92,18 @@ class Value(DeterministicMixin, Model):
 def main(steps: int = 40_000, seed: int = 0) -> float:
     """Train for ``steps`` environment steps; returns the mean greedy return over 10 episodes."""
     seed_everything(seed)
+    start = time.perf_counter()
     with single_thread():
-        envs = make_envs(CombinationLock, NUM_ENVS, seed)
+        envs = make_envs(CombinationLock, CONFIG.num_envs, seed)
         policy = Policy(envs.single_observation_space, envs.single_action_space)
         value = Value(envs.single_observation_space, envs.single_action_space)
-        parameters = [*policy.parameters(), *value.parameters()]
-        optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE, eps=1e-5)
-        episodes = EpisodeReturns(NUM_ENVS)
-        obs = torch.as_tensor(envs.reset(seed=seed)[0])
-        updates = max(1, steps // (NUM_ENVS * ROLLOUT))
-
-        for update in range(updates):
-            optimizer.param_groups[0]["lr"] = LEARNING_RATE * (1 - update / updates)
-            # ---- rollout (episodes end by termination only: no bootstrapping needed)
-            states, actions, log_probs, values, rewards, dones = [], [], [], [], [], []
-            with torch.no_grad():
-                for _ in range(ROLLOUT):
-                    action, log_prob, _ = policy.act({"states": obs}, role="policy")  # (envs, 3), (envs, 1)
-                    states.append(obs)
-                    actions.append(action)
-                    log_probs.append(log_prob.flatten())
-                    values.append(value.act({"states": obs}, role="value")[0].flatten())
-                    next_obs, reward, terminated, truncated, _ = envs.step(action.numpy())
-                    episodes.add(reward, terminated | truncated)
-                    rewards.append(torch.as_tensor(reward, dtype=torch.float32))
-                    dones.append(torch.as_tensor(terminated | truncated, dtype=torch.float32))
-                    obs = torch.as_tensor(next_obs)
-                last_values = value.act({"states": obs}, role="value")[0].flatten()
-            advantages, returns = gae(
-                torch.stack(rewards), torch.stack(values), torch.stack(dones), last_values, GAMMA, GAE_LAMBDA
-            )
-
-            # ---- update
-            batch = {
-                "states": torch.cat(states),
-                "actions": torch.cat(actions),
-                "log_probs": torch.cat(log_probs),
-                "advantages": advantages.flatten(),
-                "returns": returns.flatten(),
-            }
-            for _ in range(EPOCHS):
-                for index in minibatches(NUM_ENVS * ROLLOUT, MINIBATCHES):
-                    mb = {name: tensor[index] for name, tensor in batch.items()}
-                    _, log_prob, _ = policy.act({"states": mb["states"], "taken_actions": mb["actions"]}, "policy")
-                    entropy = policy.get_entropy(role="policy").flatten()  # summed over the dials: (batch,)
-                    new_values = value.act({"states": mb["states"]}, role="value")[0].flatten()
-                    loss = ppo_loss(
-                        log_prob.flatten(),
-                        mb["log_probs"],
-                        mb["advantages"],
-                        new_values,
-                        mb["returns"],
-                        entropy,
-                        entropy_coef=ENTROPY_COEF,
-                    )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(parameters, MAX_GRAD_NORM)
-                    optimizer.step()
-        envs.close()
-
-        def greedy(states: torch.Tensor) -> np.ndarray:
-            policy.act({"states": states}, role="policy")
-            return policy.distribution(role="policy").mode[0].numpy()
-
-        print(f"training: mean return of the last 20 episodes {episodes.mean():.1f} (random 7.8, optimal 30)")
-        return evaluate(CombinationLock, greedy)
+        learn(policy, value, envs, steps, seed, CONFIG)
+        mean_return = float(np.mean(evaluate(CombinationLock, greedy(policy), seed=10_000)))
+    elapsed = time.perf_counter() - start
+    print(f"PPO CombinationLock: mean return {mean_return:.1f} after {steps} steps in {elapsed:.1f} s")
+    return mean_return
 
 
 if __name__ == "__main__":
-    run(main, 40_000, __doc__.splitlines()[0], "CombinationLock mean greedy return (10 episodes, optimal 30)")
+    args = parse_args(__doc__.splitlines()[0], steps=40_000)
+    main(steps=args.steps, seed=args.seed)

@@ -4,7 +4,8 @@
 ``"value"``) and overrides ``act`` to dispatch on the role (the documented skrl pattern). Its ``compute``
 runs the trunk through ``Model.shared_cache``: the policy pass computes it and the value pass that follows
 on the *same* states tensor reuses it, so one forward pass serves both heads, in the rollout and in every
-minibatch. One optimizer trains the single parameter set. Goal: a mean deterministic (mean action)
+minibatch. Training is one call of the reference PPO, :func:`mixrl.demo.ppo.learn`, with the model as
+policy and value: one optimizer trains the single parameter set. Goal: a mean deterministic (mean action)
 evaluation return of at least -250 (a random policy scores about -1200).
 
 Run: ``python examples/ppo_pendulum_shared.py [--steps 100000] [--seed 0]``
@@ -12,18 +13,20 @@ Run: ``python examples/ppo_pendulum_shared.py [--steps 100000] [--seed 0]``
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import seed_everything, single_thread
-from _ppo_common import EpisodeReturns, evaluate, gae, make_envs, minibatches, ppo_loss, run
+from _common import parse_args, seed_everything, single_thread
 from torch import nn
 
+from mixrl.demo.common import PPOConfig, evaluate, make_envs
+from mixrl.demo.ppo import greedy, learn
 from mixrl.models.torch import DeterministicMixin, GaussianMixin, Model
 
-NUM_ENVS, ROLLOUT, EPOCHS, MINIBATCHES = 8, 256, 10, 32
-GAMMA, GAE_LAMBDA, LEARNING_RATE, MAX_GRAD_NORM = 0.9, 0.95, 1e-3, 0.5
-REWARD_SCALE = 0.1  # rewards lie in [-16.3, 0]: scaled, the value targets stay small
+# rewards lie in [-16.3, 0]: scaled by 0.1, the value targets stay small
+CONFIG = PPOConfig(rollout_steps=256, epochs=10, minibatches=32, gamma=0.9, gae_lambda=0.95, reward_scale=0.1)
 
 
 class SharedActorCritic(GaussianMixin, DeterministicMixin, Model):
@@ -54,70 +57,17 @@ class SharedActorCritic(GaussianMixin, DeterministicMixin, Model):
 def main(steps: int = 100_000, seed: int = 0) -> float:
     """Train for ``steps`` environment steps; returns the mean deterministic return over 10 episodes."""
     seed_everything(seed)
+    start = time.perf_counter()
     with single_thread():
-        envs = make_envs(lambda: gym.make("Pendulum-v1"), NUM_ENVS, seed)
-        low, high = envs.single_action_space.low, envs.single_action_space.high
+        envs = make_envs("Pendulum-v1", CONFIG.num_envs, seed)
         model = SharedActorCritic(envs.single_observation_space, envs.single_action_space)
-        optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, eps=1e-5)
-        episodes = EpisodeReturns(NUM_ENVS)
-        obs = torch.as_tensor(envs.reset(seed=seed)[0])
-        updates = max(1, steps // (NUM_ENVS * ROLLOUT))
-
-        for update in range(updates):
-            optimizer.param_groups[0]["lr"] = LEARNING_RATE * (1 - update / updates)
-            # ---- rollout: the value call reuses the trunk of the policy call on the same `obs` tensor
-            states, actions, log_probs, values, rewards, dones = [], [], [], [], [], []
-            with torch.no_grad():
-                for _ in range(ROLLOUT):
-                    action, log_prob, _ = model.act({"states": obs}, role="policy")
-                    values.append(model.act({"states": obs}, role="value")[0].flatten())
-                    states.append(obs)
-                    actions.append(action)
-                    log_probs.append(log_prob.flatten())
-                    next_obs, reward, terminated, truncated, info = envs.step(np.clip(action.numpy(), low, high))
-                    episodes.add(reward, terminated | truncated)
-                    reward = torch.as_tensor(reward * REWARD_SCALE, dtype=torch.float32)
-                    cut = truncated & ~terminated  # Pendulum only ends by its 200-step limit: bootstrap
-                    if cut.any():
-                        final = torch.as_tensor(np.stack(info["final_obs"][cut]))
-                        reward[cut] += GAMMA * model.act({"states": final}, role="value")[0].flatten()
-                    rewards.append(reward)
-                    dones.append(torch.as_tensor(terminated | truncated, dtype=torch.float32))
-                    obs = torch.as_tensor(next_obs)
-                last_values = model.act({"states": obs}, role="value")[0].flatten()
-            advantages, returns = gae(
-                torch.stack(rewards), torch.stack(values), torch.stack(dones), last_values, GAMMA, GAE_LAMBDA
-            )
-
-            # ---- update: shuffled minibatches; again one trunk pass per minibatch for both heads
-            batch = {
-                "states": torch.cat(states),
-                "actions": torch.cat(actions),
-                "log_probs": torch.cat(log_probs),
-                "advantages": advantages.flatten(),
-                "returns": returns.flatten(),
-            }
-            for _ in range(EPOCHS):
-                for index in minibatches(NUM_ENVS * ROLLOUT, MINIBATCHES):
-                    mb = {name: tensor[index] for name, tensor in batch.items()}
-                    _, log_prob, _ = model.act({"states": mb["states"], "taken_actions": mb["actions"]}, role="policy")
-                    new_values = model.act({"states": mb["states"]}, role="value")[0].flatten()
-                    entropy = model.get_entropy(role="policy").sum(dim=-1)
-                    loss = ppo_loss(
-                        log_prob.flatten(), mb["log_probs"], mb["advantages"], new_values, mb["returns"], entropy
-                    )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-                    optimizer.step()
-        envs.close()
-
-        def mean_action(states: torch.Tensor) -> np.ndarray:
-            return np.clip(model.act({"states": states}, role="policy")[2]["mean_actions"][0].numpy(), low, high)
-
-        print(f"training: mean return of the last 20 episodes {episodes.mean():.1f}")
-        return evaluate(lambda: gym.make("Pendulum-v1"), mean_action)
+        learn(model, model, envs, steps, seed, CONFIG)
+        mean_return = float(np.mean(evaluate("Pendulum-v1", greedy(model), seed=10_000)))  # the mean action
+    elapsed = time.perf_counter() - start
+    print(f"PPO Pendulum-v1: mean return {mean_return:.1f} after {steps} steps in {elapsed:.1f} s")
+    return mean_return
 
 
 if __name__ == "__main__":
-    run(main, 100_000, __doc__.splitlines()[0], "Pendulum-v1 mean deterministic return (10 episodes)")
+    args = parse_args(__doc__.splitlines()[0], steps=100_000)
+    main(steps=args.steps, seed=args.seed)

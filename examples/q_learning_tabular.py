@@ -11,14 +11,16 @@ Run: ``python examples/q_learning_tabular.py [--env frozenlake|taxi] [--steps N]
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import evaluate, final_observations, make_vector_env, parse_args, seed_everything
+from _common import final_observations, parse_args, seed_everything
 
+from mixrl.demo.common import evaluate, make_envs
 from mixrl.models.torch import Model, TabularMixin
 
 # per environment: gymnasium id, make kwargs, default steps, figure reported (mean return or success rate)
@@ -86,8 +88,8 @@ def main(
     spec = ENVIRONMENTS[env_name]
     steps = spec["steps"] if steps is None else steps
     seed_everything(seed)
-    env = make_vector_env(spec["id"], num_envs, **spec["kwargs"])
-    env.action_space.seed(seed)
+    make_env = functools.partial(gym.make, spec["id"], **spec["kwargs"])
+    env = make_envs(make_env, num_envs, seed)
     policy = EpsilonGreedyPolicy(env.single_observation_space, env.single_action_space, epsilon=epsilon)
     q_table = policy.table()[0]  # (num_observations, num_actions), a view: updates land in the model
 
@@ -108,10 +110,11 @@ def main(
 
     policy.epsilon = 0.0
 
-    def greedy(states: torch.Tensor) -> np.ndarray:
+    def greedy(obs: np.ndarray, info: dict) -> np.ndarray:
+        states = torch.as_tensor(obs)
         return policy.act({"states": states}, role="policy")[0].view(-1).numpy()
 
-    mean_return = evaluate(greedy, spec["id"], eval_episodes, seed=seed + 10_000, **spec["kwargs"])
+    mean_return = float(np.mean(evaluate(make_env, greedy, eval_episodes, seed=seed + 10_000)))
     elapsed = time.perf_counter() - start
     print(f"Q-learning {spec['id']}: mean return {mean_return:.2f} after {steps} steps in {elapsed:.1f} s")
     return mean_return

@@ -17,17 +17,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import (
-    ReplayBuffer,
-    evaluate,
-    final_observations,
-    make_vector_env,
-    parse_args,
-    seed_everything,
-    single_thread,
-)
+from _common import ReplayBuffer, final_observations, parse_args, seed_everything, single_thread
 from torch import nn
 
+from mixrl.demo.common import evaluate, make_envs
 from mixrl.models.torch import DeterministicMixin, GaussianMixin, Model
 
 ENV_ID = "Pendulum-v1"
@@ -122,8 +115,7 @@ def main(
         Mean evaluation return (Pendulum: about -1200 for a random policy, -150 for a good one).
     """
     seed_everything(seed)
-    env = make_vector_env(ENV_ID, num_envs)
-    env.action_space.seed(seed)
+    env = make_envs(ENV_ID, num_envs, seed)
     obs_space, act_space = env.single_observation_space, env.single_action_space
 
     policy = Policy(obs_space, act_space)
@@ -190,10 +182,12 @@ def main(
             for target, critic in zip(targets, critics, strict=True):
                 target.update_parameters(critic, polyak=tau)
 
-        def greedy(states: torch.Tensor) -> np.ndarray:
+        def greedy(obs: np.ndarray, info: dict) -> np.ndarray:
+            states = torch.as_tensor(obs, dtype=torch.float32)
             return policy.act({"states": states}, role="policy")[2]["mean_actions"].numpy()  # squashed mean
 
-        mean_return = evaluate(greedy, ENV_ID, eval_episodes, seed=seed + 10_000)
+        with torch.no_grad():
+            mean_return = float(np.mean(evaluate(ENV_ID, greedy, eval_episodes, seed=seed + 10_000)))
     env.close()
     print(f"SAC {ENV_ID}: mean return {mean_return:.1f} after {steps} steps in {time.perf_counter() - start:.1f} s")
     return mean_return

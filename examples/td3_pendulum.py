@@ -16,17 +16,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import (
-    ReplayBuffer,
-    evaluate,
-    final_observations,
-    make_vector_env,
-    parse_args,
-    seed_everything,
-    single_thread,
-)
+from _common import ReplayBuffer, final_observations, parse_args, seed_everything, single_thread
 from torch import nn
 
+from mixrl.demo.common import evaluate, make_envs
 from mixrl.models.torch import DeterministicMixin, Model
 
 ENV_ID = "Pendulum-v1"
@@ -113,8 +106,7 @@ def main(
         Mean evaluation return (Pendulum: about -1200 for a random policy, -150 for a good one).
     """
     seed_everything(seed)
-    env = make_vector_env(ENV_ID, 1)
-    env.action_space.seed(seed)
+    env = make_envs(ENV_ID, 1, seed)
     obs_space, act_space = env.single_observation_space, env.single_action_space
     low, high = torch.as_tensor(act_space.low), torch.as_tensor(act_space.high)
 
@@ -173,10 +165,12 @@ def main(
             for target, source in zip([target_policy, *target_critics], [policy, *critics], strict=True):
                 target.update_parameters(source, polyak=tau)
 
-        def greedy(states: torch.Tensor) -> np.ndarray:
+        def greedy(obs: np.ndarray, info: dict) -> np.ndarray:
+            states = torch.as_tensor(obs, dtype=torch.float32)
             return policy.act({"states": states}, role="policy")[0].numpy()
 
-        mean_return = evaluate(greedy, ENV_ID, eval_episodes, seed=seed + 10_000)
+        with torch.no_grad():
+            mean_return = float(np.mean(evaluate(ENV_ID, greedy, eval_episodes, seed=seed + 10_000)))
     env.close()
     print(f"TD3 {ENV_ID}: mean return {mean_return:.1f} after {steps} steps in {time.perf_counter() - start:.1f} s")
     return mean_return

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 
 import gymnasium as gym
 import numpy as np
@@ -69,7 +69,7 @@ class Summary:
         )
 
     def _export_lines(self) -> list[str]:
-        if self.export is None:
+        if self.export is None or self.export_agreement is None:
             return []
         line = f"  exported policy         {self.export}"
         if self.export_agreement is not None:
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> Summary:
         reloaded, checkpoint = _save_and_reload(backend, model, args.out, config)
         states: list[np.ndarray] = []
 
-        def greedy(observations: np.ndarray) -> np.ndarray:
+        def greedy(observations: np.ndarray, info: dict) -> np.ndarray:
             states.append(observations)
             return backend.deterministic_actions(reloaded, observations)
 
@@ -272,7 +272,11 @@ def run(args: argparse.Namespace) -> Summary:
         export_agreement=agreement,
     )
     text = json.dumps(asdict(summary), indent=2) + "\n"
-    atomic_write(args.out / "summary.json", lambda file: file.write(text.encode()))
+
+    def write(file: BinaryIO) -> None:
+        file.write(text.encode())
+
+    atomic_write(args.out / "summary.json", write)
     return summary
 
 

@@ -1,8 +1,9 @@
-"""Framework-free pieces of the demo: hyper-parameters, vectorised environments, GAE, evaluation, plotting.
+"""Framework-free pieces of the reference PPO: hyper-parameters, vector environments, GAE, evaluation, plotting.
 
-Both PPO implementations (:mod:`mixrl.demo.ppo` for PyTorch, :mod:`mixrl.demo.ppo_jax` for JAX) collect
-rollouts from the same ``gymnasium`` vector environments and compute advantages with the same NumPy GAE, so
-they differ only in the model and the update step.
+Both reference PPOs (:mod:`mixrl.demo.ppo` for PyTorch, :mod:`mixrl.demo.ppo_jax` for JAX) collect rollouts
+from the same ``gymnasium`` vector environments and compute advantages with the same NumPy GAE, so they differ
+only in the model calls and the update step. :func:`evaluate` is the one evaluation loop of the demo and of
+every example in ``examples/``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """PPO hyper-parameters (the defaults are tuned for CartPole-v1).
+    """PPO hyper-parameters (the defaults are the demo's, tuned for CartPole-v1).
 
     Args:
         num_envs: environments stepped together (``SyncVectorEnv``).
@@ -35,8 +36,8 @@ class PPOConfig:
         max_grad_norm: global gradient-norm clip.
         reward_scale: rewards are multiplied by this before learning (not in the reported returns): small value
             targets keep the value loss from swamping the policy's gradient in the shared trunk.
-        hidden: widths of the shared trunk.
-        initial_log_std: Gaussian policies only: initial log standard deviation.
+        hidden: the demo model only: widths of the shared trunk.
+        initial_log_std: the demo model only, Gaussian policies: initial log standard deviation.
     """
 
     num_envs: int = 8
@@ -85,7 +86,8 @@ def model_description(action_space: gym.Space, config: PPOConfig) -> dict:
     network = [{"name": "net", "input": "STATES", "layers": list(config.hidden), "activations": "tanh"}]
     policy: dict[str, Any]
     if isinstance(action_space, gym.spaces.Discrete):
-        structure, policy = "CategoricalMixin", {"network": network, "output": "ACTIONS"}
+        policy = {"network": network, "output": "ACTIONS"}
+        structure = "CategoricalMixin"
     elif isinstance(action_space, gym.spaces.Box):
         structure = "GaussianMixin"
         policy = {"network": network, "output": "ACTIONS", "initial_log_std": config.initial_log_std}
@@ -137,19 +139,17 @@ class EpisodeTracker:
             self.totals[index] = 0.0
 
 
-def make_envs(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of ``env_id`` in a ``SyncVectorEnv`` that resets finished ones in the same step.
+def make_envs(env: str | Callable[[], gym.Env], num_envs: int, seed: int | None = None) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env`` (a gymnasium id or a factory) in a ``SyncVectorEnv``, not reset yet.
 
-    With ``SAME_STEP`` autoreset the final observation of an episode is in ``info["final_obs"]`` (flagged by
-    ``info["_final_obs"]``), so truncated episodes can be bootstrapped. The action space is seeded.
+    Finished sub-envs restart in the same step (``SAME_STEP`` autoreset): ``step`` returns the first observation
+    of the next episode and puts the last one in ``info["final_obs"]`` (flagged by ``info["_final_obs"]``), so
+    truncated episodes can be bootstrapped. The action space is seeded with ``seed`` when one is given.
     """
-    envs = gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-    )
-    envs.action_space.seed(seed)
+    factory = (lambda: gym.make(env)) if isinstance(env, str) else env
+    envs = gym.vector.SyncVectorEnv([factory] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    if seed is not None:
+        envs.action_space.seed(seed)
     return envs
 
 
@@ -192,32 +192,50 @@ def compute_gae(
 
 
 def to_env_actions(actions: np.ndarray, space: gym.Space) -> np.ndarray:
-    """Model actions (num_envs, ...) in the layout a vector env expects; Box actions are clipped to the bounds."""
+    """Model actions (num_envs, ...) in the layout a vector env expects; Box actions are clipped to the bounds.
+
+    Raises:
+        ValueError: a space other than Discrete, MultiDiscrete or Box.
+    """
     if isinstance(space, gym.spaces.Discrete):
         return actions.reshape(-1)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return actions.reshape(-1, *space.shape)
     if isinstance(space, gym.spaces.Box):
         return np.clip(actions, space.low, space.high).reshape(-1, *space.shape)
-    raise ValueError(f"the demo supports Discrete and Box action spaces, got {type(space).__name__}")
+    raise ValueError(f"expected a Discrete, MultiDiscrete or Box action space, got {type(space).__name__}")
 
 
-def evaluate(env_id: str, policy: Callable[[np.ndarray], np.ndarray], episodes: int = 10, seed: int = 0) -> list[float]:
-    """Returns of ``episodes`` episodes of ``policy`` (a function of a (1, obs) batch) on ``env_id``.
+#: a greedy policy for :func:`evaluate`: (observations (num_envs, obs...), the step's info dict) -> actions
+GreedyPolicy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
 
-    Episode ``i`` resets with seed ``seed + i``.
+
+def evaluate(env: str | Callable[[], gym.Env], policy: GreedyPolicy, episodes: int = 10, seed: int = 0) -> list[float]:
+    """Undiscounted returns of ``episodes`` episodes of ``policy``, one per sub-env of a vector env, side by side.
+
+    Sub-env ``i`` resets with seed ``seed + i``; sub-envs whose episode is over keep stepping, uncounted, until
+    the last one ends. ``policy`` gets the vector env's info too, e.g. ``info["action_mask"]`` (episodes, n).
+
+    Args:
+        env: a gymnasium id or a factory of the environment.
+        policy: (episodes, obs...) observations and the info dict -> model actions (episodes, ...), passed
+            through :func:`to_env_actions`.
+        episodes: number of episodes (= sub-envs).
+        seed: reset seed of the first sub-env.
+
+    Returns:
+        the ``episodes`` returns, in sub-env order.
     """
-    env = gym.make(env_id)
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            action = to_env_actions(policy(obs[None]), env.action_space)[0]
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return returns
+    envs = make_envs(env, episodes)
+    obs, info = envs.reset(seed=seed)
+    returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
+    while running.any():
+        actions = to_env_actions(np.asarray(policy(obs, info)), envs.single_action_space)
+        obs, rewards, terminated, truncated, info = envs.step(actions)
+        returns += rewards * running
+        running &= ~(terminated | truncated)
+    envs.close()
+    return returns.tolist()
 
 
 def plot_learning_curve(history: History, path: str | os.PathLike, title: str, evaluation: float | None = None) -> None:

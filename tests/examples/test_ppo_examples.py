@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from mixrl.demo.ppo import sequences
+
 
 @pytest.mark.slow
 def test_cartpole_with_separate_categorical_policy_and_value(load_example):
@@ -104,7 +106,8 @@ def test_recurrent_training_pass_reproduces_the_rollout(load_example):
                 record[name].append(item)
             hidden = outputs["rnn"][0] * (~done).float().view(1, -1, 1)
             obs = torch.as_tensor(next_obs)
-    batch = {name: example.sequences(torch.stack(items)).flatten(0, 1) for name, items in record.items()}
+    length = example.SEQUENCE_LENGTH
+    batch = {name: sequences(torch.stack(items), length).flatten(0, 1) for name, items in record.items()}
     assert batch["terminated"].any(), "the rollout should contain episode ends"
 
     model.set_mode("train")

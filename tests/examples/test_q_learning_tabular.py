@@ -1,5 +1,6 @@
 """Learning tests of ``examples/q_learning_tabular.py``: FrozenLake solved, Taxi far above random, CLI flags."""
 
+import os
 import subprocess
 import sys
 
@@ -21,5 +22,8 @@ class TestQLearningTabular:
     def test_cli_flags_pick_environment_budget_and_seed(self):
         """``--env frozenlake --steps 2000 --seed 1`` runs from the command line and reports its figure."""
         command = [sys.executable, str(EXAMPLES / "q_learning_tabular.py"), "--env", "frozenlake", "--steps", "2000"]
-        result = subprocess.run([*command, "--seed", "1"], capture_output=True, text=True, check=True, timeout=120)
+        env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent)}  # the checkout's mixrl, not another installed one
+        result = subprocess.run(
+            [*command, "--seed", "1"], capture_output=True, text=True, check=True, timeout=120, env=env
+        )
         assert "Q-learning FrozenLake-v1: mean return 1.00 after 2000 steps" in result.stdout
