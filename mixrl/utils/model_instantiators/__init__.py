@@ -29,6 +29,7 @@ _TORCH_NAMES = (
     "multivariate_gaussian_model",
     "one_hot_encoding",
     "shared_model",
+    "tabular_model",
 )
 
 __all__ = ["Shape", *_TORCH_NAMES]

@@ -33,7 +33,12 @@ from mixrl.utils.model_instantiators._layers import (
 )
 
 LEGACY_KEYS = ("input_shape", "hiddens", "hidden_activation", "output_shape", "output_activation", "output_scale")
-SEED = {"hiddens": [256, 256], "hidden_activation": "relu", "output_shape": Shape.ACTIONS, "output_scale": 1.0}
+LEGACY_DEFAULTS = {
+    "hiddens": [256, 256],
+    "hidden_activation": "relu",
+    "output_shape": Shape.ACTIONS,
+    "output_scale": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ def output_text(output: Output) -> str:
 # ---------------------------------------------------------------- legacy (seed) style
 
 
-class SeedDefault:
+class LegacyDefault:
     """A seed default in a signature: shows the seed value and tells "not given" apart from "given"."""
 
     __slots__ = ("value",)
@@ -181,9 +186,9 @@ def legacy_trunk(values: Mapping[str, Any]) -> tuple[Container, dict[str, Any]]:
     token = value.name if isinstance(value, Shape) else canonical_token(value) if isinstance(value, str) else None
     if token not in INPUT_TOKENS:
         raise ValueError(f"input_shape must be one of Shape.{list(INPUT_TOKENS)}, got {value!r}")
-    hiddens = values.get("hiddens", SEED["hiddens"])
+    hiddens = values.get("hiddens", LEGACY_DEFAULTS["hiddens"])
     hiddens = [hiddens] if type(hiddens) is int else hiddens
-    activations = values.get("hidden_activation", SEED["hidden_activation"])
+    activations = values.get("hidden_activation", LEGACY_DEFAULTS["hidden_activation"])
     if not isinstance(hiddens, (list, tuple)) or not isinstance(activations, (str, list, tuple)):
         raise ValueError(
             f"hiddens must be an int or a list of ints, got {hiddens!r}; hidden_activation a name or a list"
@@ -211,10 +216,10 @@ def legacy_head(
     Raises:
         ValueError: an invalid value (named in the message).
     """
-    size = units(values.get("output_shape", SEED["output_shape"]), "output_shape")
+    size = units(values.get("output_shape", LEGACY_DEFAULTS["output_shape"]), "output_shape")
     token = "ONE" if size == "ONE" else "ACTIONS"
     name = activation(values.get("output_activation", output_activation), "output_activation")
-    scale = values.get("output_scale", SEED["output_scale"])
+    scale = values.get("output_scale", LEGACY_DEFAULTS["output_scale"])
     if scale is not None and type(scale) not in (int, float):
         raise ValueError(f"output_scale must be a number or None, got {scale!r}")
     text = f"{name}({token})" if name else token
@@ -237,14 +242,14 @@ def describe(network: Any, output: Any, legacy: Mapping[str, Any], output_activa
     """One :class:`Description` from either style; seed defaults apply when no definition is given.
 
     Args:
-        legacy: the legacy keywords; :class:`SeedDefault` values count as not given.
+        legacy: the legacy keywords; :class:`LegacyDefault` values count as not given.
         output_activation: the seed default ``output_activation`` of the model kind.
 
     Raises:
         TypeError: both styles are given.
         ValueError: an invalid description.
     """
-    given = {key: value for key, value in legacy.items() if not isinstance(value, SeedDefault)}
+    given = {key: value for key, value in legacy.items() if not isinstance(value, LegacyDefault)}
     if network or not (isinstance(output, str) and not output.strip()):
         if given:
             raise TypeError(f"pass either network/output or the legacy keywords {sorted(given)}, not both")

@@ -15,8 +15,8 @@ from typing import Any
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._description import (
+    LEGACY_DEFAULTS,
     LEGACY_KEYS,
-    SEED,
     Container,
     Output,
     legacy_head,
@@ -100,7 +100,11 @@ def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[
     roles, parameters = list(roles), list(parameters)
     _check(mixins, roles, parameters)
     first = parameters[0]
-    trunk = {"input_shape": Shape.STATES, "hiddens": SEED["hiddens"], "hidden_activation": SEED["hidden_activation"]}
+    trunk = {
+        "input_shape": Shape.STATES,
+        "hiddens": LEGACY_DEFAULTS["hiddens"],
+        "hidden_activation": LEGACY_DEFAULTS["hidden_activation"],
+    }
     trunk.update({key: first[key] for key in trunk if key in first})
     legacy = not first.get("network")
     if legacy:

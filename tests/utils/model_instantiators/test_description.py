@@ -85,9 +85,9 @@ class TestLegacyConversion:
             _description.describe([], "ONE", {}, None)
 
     def test_seed_default_markers_count_as_not_given(self):
-        """SeedDefault values (the signature defaults) are ignored; their repr shows the seed value."""
-        marker = _description.SeedDefault(Shape.STATES)
-        assert repr(marker) == "Shape.STATES" and repr(_description.SeedDefault([256, 256])) == "[256, 256]"
+        """LegacyDefault values (the signature defaults) are ignored; their repr shows the seed value."""
+        marker = _description.LegacyDefault(Shape.STATES)
+        assert repr(marker) == "Shape.STATES" and repr(_description.LegacyDefault([256, 256])) == "[256, 256]"
         description = _description.describe([], "", {"input_shape": marker, "hiddens": [8]}, None)
         assert ast.unparse(description.output.expression.tree) == "ACTIONS"
 

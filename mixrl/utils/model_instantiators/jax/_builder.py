@@ -19,9 +19,9 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 
+from mixrl.utils.model_instantiators._compile import Env, Node, compile_expression, readers
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators.jax._expressions import Env, Node, compile_expression, readers
-from mixrl.utils.model_instantiators.jax._ops import LAYER_OPS, Op, layer_ops
+from mixrl.utils.model_instantiators.jax._ops import LAYER_OPS, OPS, Op, layer_ops
 from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential
 from mixrl.utils.spaces.jax import compute_space_size, flatten_tensorized_space, sample_space
 
@@ -78,9 +78,9 @@ def plan_network(network: Sequence[Container], model: Any, head: int | None = No
             ops += layer_ops(layer, sizes, f"container {container.name!r}, layer {j} ({layer.kind})")
         if head is not None and i == len(network) - 1:
             ops.append(Op("Dense", (("features", head), ("use_bias", True))))
-        node = compile_expression(container.input.tree, {}, spaces_of(model))
+        node = compile_expression(container.input.tree, {}, spaces_of(model), OPS)
         steps.append(Step(container, node, tuple(ops)))
-    return readers(tokens, model.observation_space, model.action_space), tuple(steps)
+    return readers(tokens, model.observation_space, model.action_space, OPS), tuple(steps)
 
 
 def spaces_of(model: Any) -> dict[str, Any]:

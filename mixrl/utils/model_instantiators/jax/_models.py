@@ -27,6 +27,7 @@ from mixrl.models.jax import (
     MultiCategoricalMixin,
     MultivariateGaussianMixin,
 )
+from mixrl.utils.model_instantiators._compile import Node, compile_expression
 from mixrl.utils.model_instantiators._description import Description
 from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin
 from mixrl.utils.model_instantiators._layers import resolve_units
@@ -41,7 +42,7 @@ from mixrl.utils.model_instantiators.jax._builder import (
     sample_structs,
     spaces_of,
 )
-from mixrl.utils.model_instantiators.jax._expressions import Node, compile_expression
+from mixrl.utils.model_instantiators.jax._ops import OPS
 from mixrl.utils.model_instantiators.jax._recurrent import state_sizes
 
 MIXIN_CLASSES: dict[str, type] = {
@@ -194,7 +195,7 @@ class _SingleRole(Generated):
         output = description.output
         units = None if output.token is None else resolve_units(output.units, self.num_observations, self.num_actions)
         readers, steps = plan_network(description.network, self, head=units)
-        node = compile_expression(output.expression.tree, {output.token: steps[-1].name}, spaces_of(self))
+        node = compile_expression(output.expression.tree, {output.token: steps[-1].name}, spaces_of(self), OPS)
         size = self.num_actions if units is None else units
         head = Head(f"output {output.expression.text!r}", None, node, width_for(mixin, size, self.num_actions))
         dry_run(self, readers, steps, [head])

@@ -17,12 +17,12 @@ from typing import Any
 import flax.linen as nn
 
 from mixrl.models.jax import Model
+from mixrl.utils.model_instantiators._compile import compile_expression
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
 from mixrl.utils.model_instantiators._layers import resolve_units
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.jax._builder import HEAD, Head, Step, dry_run, evaluate, plan_network, spaces_of
-from mixrl.utils.model_instantiators.jax._expressions import compile_expression
 from mixrl.utils.model_instantiators.jax._models import (
     MIXIN_CLASSES,
     Generated,
@@ -30,6 +30,7 @@ from mixrl.utils.model_instantiators.jax._models import (
     build_containers,
     width_for,
 )
+from mixrl.utils.model_instantiators.jax._ops import OPS
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class _Shared(Generated):
             size = self.num_actions if units is None else units
             if role.mixin.log_std:
                 log_std, log_std_role = LogStd(size, **role.log_std), role.name
-            node = compile_expression(output.expression.tree, {output.token: HEAD}, spaces_of(self))
+            node = compile_expression(output.expression.tree, {output.token: HEAD}, spaces_of(self), OPS)
             what = f"output {output.expression.text!r} of role {role.name!r}"
             heads[role.name] = Head(what, units, node, width_for(role.mixin, size, self.num_actions))
         dry_run(self, readers, steps, list(heads.values()))

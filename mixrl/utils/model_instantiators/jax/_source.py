@@ -8,28 +8,28 @@ executes it. Imports are chosen from what the rendered body uses.
 from __future__ import annotations
 
 import ast
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mixrl.utils.model_instantiators._description import Description
+from mixrl.utils.model_instantiators._description import Container, Description
 from mixrl.utils.model_instantiators._kinds import Mixin
 from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators._source import call as _call
+from mixrl.utils.model_instantiators._source import expression_source as render
+from mixrl.utils.model_instantiators._source import indent as _indent
+from mixrl.utils.model_instantiators._source import literal, signature
 from mixrl.utils.model_instantiators.jax._builder import Step
-from mixrl.utils.model_instantiators.jax._expressions import FLAX_NAMES
-from mixrl.utils.model_instantiators.jax._ops import literal
+from mixrl.utils.model_instantiators.jax._ops import FLAX_NAMES
 
-_TOKEN_NAMES = {
-    "STATES": "states",
-    "ACTIONS": "taken_actions",
-    "STATES_ACTIONS": "states_actions",
-    "OBSERVATION_SPACE": "self.observation_space",
-    "ACTION_SPACE": "self.action_space",
-}
 _TOKEN_LINES = {
     "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
     "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
     "STATES_ACTIONS": 'states_actions = jnp.concatenate([inputs["states"], inputs["taken_actions"]], axis=-1)',
+}
+FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{name: (f"nn.{flax}", {}) for name, flax in FLAX_NAMES.items()},
+    "concatenate": ("jnp.concatenate", {"axis": -1}),
+    "permute": ("jnp.transpose", {}),
 }
 _IMPORTS = (  # (text the body uses, import line)
     ("jnp.", "import jax.numpy as jnp"),
@@ -39,32 +39,9 @@ _IMPORTS = (  # (text the body uses, import line)
 )
 
 
-class _Renderer(ast.NodeTransformer):
-    """Tokens and head tokens to variable names, expression functions to their jax.numpy / flax calls."""
-
-    def __init__(self, names: Mapping[str, str]) -> None:
-        self.names = names
-
-    def visit_Name(self, node: ast.Name) -> ast.Name:
-        return ast.Name(self.names.get(node.id, node.id), ast.Load())
-
-    def visit_Call(self, node: ast.Call) -> ast.Call:
-        name = node.func.id
-        args = [self.visit(arg) for arg in node.args]
-        keywords = [ast.keyword("axis", ast.Constant(-1))] if name == "concatenate" else []
-        function = {"concatenate": "jnp.concatenate", "permute": "jnp.transpose"}.get(name, name)
-        if name in FLAX_NAMES:
-            function = f"nn.{FLAX_NAMES[name]}"
-        return ast.Call(ast.Name(function, ast.Load()), args, keywords)
-
-
-def expression_source(tree: ast.expr, names: Mapping[str, str]) -> str:
-    """Python text of a checked expression tree (tokens renamed through ``names``)."""
-    return ast.unparse(_Renderer({**_TOKEN_NAMES, **names}).visit(copy.deepcopy(tree)))
-
-
-def _indent(lines: Sequence[str], level: int) -> list[str]:
-    return [" " * (4 * level) + line if line else "" for line in lines]
+def expression_source(tree: ast.expr, names: Mapping[str | None, str]) -> str:
+    """Python text of a checked expression tree with jax.numpy / flax calls (tokens renamed through ``names``)."""
+    return render(tree, names, FUNCTIONS)
 
 
 def _containers(steps: Sequence[Step]) -> list[str]:
@@ -118,18 +95,8 @@ def _recurrent(model: Any) -> tuple[list[str], list[str], list[str]]:
     return [f"{key}={value}" for key, value in parameters.items()], attributes, method
 
 
-def _call(function: str, arguments: Sequence[str]) -> list[str]:
-    """``function(self, *arguments)`` on one line, or one argument per line when long."""
-    line = f"{function}(self, {', '.join(arguments)})"
-    return [line] if len(line) <= 100 else [f"{function}(", "    self,", *(f"    {a}," for a in arguments), ")"]
-
-
 def _signature(extra: Sequence[str]) -> list[str]:
-    parameters = ["observation_space=None", "action_space=None", "device=None", *extra, "**kwargs"]
-    line = f"    def __init__(self, {', '.join(parameters)}):"
-    if len(line) <= 100:
-        return [line]
-    return ["    def __init__(", "        self,", *(f"        {p}," for p in parameters), "    ):"]
+    return signature([*extra, "**kwargs"])
 
 
 def _assemble(mixins: Sequence[Mixin], lines: list[str]) -> str:
@@ -161,7 +128,7 @@ def single_source(
     return _assemble([mixin], lines)
 
 
-def shared_source(model: Any, roles: Sequence[Role]) -> str:
+def shared_source(model: Any, network: Sequence[Container], roles: Sequence[Role]) -> str:
     """Source of ``class SharedModel(<mixins>, Model)`` equivalent to the shared ``model``."""
     plan = model._plan
     mixins = list({role.mixin.name: role.mixin for role in roles}.values())

@@ -15,22 +15,12 @@ import gymnasium
 import torch
 
 from mixrl.models.torch.rnn import sequence_forward
+from mixrl.utils.model_instantiators._compile import Env, Node, compile_expression, readers
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
-from mixrl.utils.model_instantiators.torch._expressions import Env, Node, compile_expression, readers
+from mixrl.utils.model_instantiators.torch._ops import ACTIVATION_MODULES, OPS
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
 
-_ACTIVATION_MODULES = {
-    "relu": torch.nn.ReLU,
-    "tanh": torch.nn.Tanh,
-    "sigmoid": torch.nn.Sigmoid,
-    "leaky_relu": torch.nn.LeakyReLU,
-    "elu": torch.nn.ELU,
-    "softplus": torch.nn.Softplus,
-    "softsign": torch.nn.Softsign,
-    "selu": torch.nn.SELU,
-    "softmax": lambda: torch.nn.Softmax(dim=-1),
-}
 _RECURRENT_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}
 _FAILURES = (RuntimeError, ValueError, TypeError, IndexError, KeyError)
 RNN_STATES = "#rnn"  # environment key of the final recurrent states (not an identifier: never a container name)
@@ -129,7 +119,7 @@ def _container(container: Container, x: torch.Tensor, sizes: tuple[Any, Any], he
             raise ValueError(f"{where} cannot take an input of shape {tuple(x.shape)}: {error}") from None
         modules.append(module)
         if layer.activation is not None:
-            modules.append(_ACTIVATION_MODULES[layer.activation]())
+            modules.append(ACTIVATION_MODULES[layer.activation]())
     if head is not None:
         modules.append(torch.nn.Linear(x.shape[-1], head))
     return torch.nn.Sequential(*modules)
@@ -150,14 +140,14 @@ def build_containers(model: torch.nn.Module, network: Sequence[Container], head:
     """
     sizes = (model.num_observations, model.num_actions)
     tokens = set().union(*(container.input.tokens for container in network))
-    model._mixrl_readers = readers(tokens, model.observation_space, model.action_space)
+    model._mixrl_readers = readers(tokens, model.observation_space, model.action_space, OPS)
     sample = sample_inputs(model)
     steps: list[Step] = []
     model._mixrl_recurrent = None
     with torch.no_grad():
         env: Env = {token: read(sample) for token, read in model._mixrl_readers}
         for i, container in enumerate(network):
-            node = compile_expression(container.input.tree, {}, spaces_of(model))
+            node = compile_expression(container.input.tree, {}, spaces_of(model), OPS)
             try:
                 x = node(env)
             except _FAILURES as error:

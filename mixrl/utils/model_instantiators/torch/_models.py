@@ -24,6 +24,7 @@ from mixrl.models.torch.gaussian import GaussianMixin
 from mixrl.models.torch.multicategorical import MultiCategoricalMixin
 from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
 from mixrl.models.torch.rnn import rnn_specification
+from mixrl.utils.model_instantiators._compile import Env, compile_expression
 from mixrl.utils.model_instantiators._description import Description
 from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin, check_recurrent
 from mixrl.utils.model_instantiators._layers import resolve_units
@@ -34,7 +35,7 @@ from mixrl.utils.model_instantiators.torch._builder import (
     evaluate_output,
     spaces_of,
 )
-from mixrl.utils.model_instantiators.torch._expressions import Env, compile_expression
+from mixrl.utils.model_instantiators.torch._ops import OPS
 
 MIXIN_CLASSES: dict[str, type] = {
     cls.__name__: cls
@@ -135,7 +136,7 @@ class _SingleRole(Generated):
         units = None if output.token is None else resolve_units(output.units, self.num_observations, self.num_actions)
         env = build_containers(self, description.network, head=units)
         last = description.network[-1].name
-        self._mixrl_output = compile_expression(output.expression.tree, {output.token: last}, spaces_of(self))
+        self._mixrl_output = compile_expression(output.expression.tree, {output.token: last}, spaces_of(self), OPS)
         size = self.num_actions if units is None else units
         if mixin.log_std:
             self._mixrl_log_std(size, **log_std)

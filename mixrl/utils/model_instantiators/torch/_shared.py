@@ -15,13 +15,14 @@ import torch
 
 from mixrl._logging import logger
 from mixrl.models.torch.base import Model
+from mixrl.utils.model_instantiators._compile import Env, Node, compile_expression
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
 from mixrl.utils.model_instantiators._layers import resolve_units
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.torch._builder import build_containers, evaluate_output, spaces_of
-from mixrl.utils.model_instantiators.torch._expressions import Env, Node, compile_expression
 from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, Generated
+from mixrl.utils.model_instantiators.torch._ops import OPS
 
 _HEAD = "#head"  # environment key of a shared-model role head (not an identifier: never a container name)
 
@@ -70,7 +71,7 @@ class _Shared(Generated):
                 setattr(self, f"{role.name}_layer", layer)
             if role.mixin.log_std:
                 self._mixrl_log_std(self.num_actions if units is None else units, **role.log_std)
-            node = compile_expression(output.expression.tree, {output.token: _HEAD}, spaces_of(self))
+            node = compile_expression(output.expression.tree, {output.token: _HEAD}, spaces_of(self), OPS)
             head = self._mixrl_heads[role.name] = _Head(layer, last, node, role.mixin.log_std)
             width = self._mixrl_width(role.mixin, self.num_actions if units is None else units)
             with torch.no_grad():

@@ -7,58 +7,39 @@ expression trees; it imports mixrl and runs standalone, but mixrl itself never e
 from __future__ import annotations
 
 import ast
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from mixrl.utils.model_instantiators._description import Container, Description, recurrent_container
+from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.model_instantiators._kinds import Mixin
 from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators._source import call as _call
+from mixrl.utils.model_instantiators._source import expression_source as render
+from mixrl.utils.model_instantiators._source import indent as _indent
+from mixrl.utils.model_instantiators._source import literal as _literal
+from mixrl.utils.model_instantiators._source import signature as _signature
 
-_TOKEN_NAMES = {
-    "STATES": "states",
-    "ACTIONS": "taken_actions",
-    "STATES_ACTIONS": "states_actions",
-    "OBSERVATION_SPACE": "self.observation_space",
-    "ACTION_SPACE": "self.action_space",
-}
 _TOKEN_LINES = {
     "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
     "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
-    "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=1)',
+    "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=-1)',
 }
-_FUNCTIONS = {
-    "concatenate": ("torch.cat", 1),
-    "permute": ("torch.permute", None),
-    "one_hot_encoding": ("one_hot_encoding", None),
-    "softmax": ("torch.softmax", -1),
-    "tanh": ("torch.tanh", None),
-    "sigmoid": ("torch.sigmoid", None),
+FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{name: (f"nn.functional.{name}", {}) for name in ACTIVATIONS},
+    "concatenate": ("torch.cat", {"dim": -1}),
+    "permute": ("torch.permute", {}),
+    "softmax": ("torch.softmax", {"dim": -1}),
+    "tanh": ("torch.tanh", {}),
+    "sigmoid": ("torch.sigmoid", {}),
 }
 
 
-class _Renderer(ast.NodeTransformer):
-    """Tokens and head tokens to variable names, expression functions to their torch calls."""
-
-    def __init__(self, names: Mapping[str, str]) -> None:
-        self.names = names
-
-    def visit_Name(self, node: ast.Name) -> ast.Name:
-        return ast.Name(self.names.get(node.id, node.id), ast.Load())
-
-    def visit_Call(self, node: ast.Call) -> ast.Call:
-        name = node.func.id
-        args = [self.visit(arg) for arg in node.args]
-        function, dim = _FUNCTIONS.get(name, (f"nn.functional.{name}", None))
-        keywords = [] if dim is None else [ast.keyword("dim", ast.Constant(dim))]
-        return ast.Call(ast.Name(function, ast.Load()), args, keywords)
-
-
-def expression_source(tree: ast.expr, names: Mapping[str, str]) -> str:
-    """Python text of a checked expression tree (tokens renamed through ``names``)."""
-    return ast.unparse(_Renderer({**_TOKEN_NAMES, **names}).visit(copy.deepcopy(tree)))
+def expression_source(tree: ast.expr, names: Mapping[str | None, str]) -> str:
+    """Python text of a checked expression tree with torch calls (tokens renamed through ``names``)."""
+    return render(tree, names, FUNCTIONS)
 
 
 def module_source(module: torch.nn.Module) -> str:
@@ -82,10 +63,6 @@ def module_source(module: torch.nn.Module) -> str:
     if isinstance(module, torch.nn.Softmax):
         return "nn.Softmax(dim=-1)"
     return f"nn.{type(module).__name__}()"
-
-
-def _literal(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def _header(mixins: Sequence[Mixin], network: Sequence[Container], extra: Sequence[ast.expr] = ()) -> list[str]:
@@ -148,27 +125,6 @@ def _recurrent(network: Sequence[Container]) -> tuple[list[str], list[str]]:
     attributes = ["self.num_envs = num_envs", "self.sequence_length = sequence_length"]
     specification = f"rnn_specification(self.{recurrent.name}_container[0], self.num_envs, self.sequence_length)"
     return attributes, ["", "    def get_specification(self):", f"        return {specification}"]
-
-
-def _call(function: str, arguments: Sequence[str]) -> list[str]:
-    """``function(self, *arguments)`` on one line, or one argument per line when long."""
-    line = f"{function}(self, {', '.join(arguments)})"
-    return [line] if len(line) <= 100 else [f"{function}(", "    self,", *(f"    {a}," for a in arguments), ")"]
-
-
-def _indent(lines: Sequence[str], level: int) -> list[str]:
-    return [" " * (4 * level) + line if line else "" for line in lines]
-
-
-def _signature(extra: Sequence[str]) -> list[str]:
-    """``def __init__(self, observation_space=None, action_space=None, device=None, *extra):``."""
-    parameters = ["observation_space=None", "action_space=None", "device=None", *extra]
-    line = f"    def __init__(self, {', '.join(parameters)}):"
-    return (
-        [line]
-        if len(line) <= 100
-        else ["    def __init__(", "        self,", *(f"        {p}," for p in parameters), "    ):"]
-    )
 
 
 def _recurrent_parameters(model: Any) -> list[str]:
