@@ -69,7 +69,6 @@ def tabular_source(model: TabularModel) -> str:
 import jax.numpy as jnp
 
 from mixrl.models.jax import Model, TabularMixin
-from mixrl.utils.model_instantiators._source import signature
 
 
 class TabularModel(TabularMixin, Model):
