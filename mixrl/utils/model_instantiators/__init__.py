@@ -1,6 +1,6 @@
-"""Model instantiators, seed import path: ``Shape`` and the torch instantiators (SPEC 2).
+"""Model instantiators, skrl import path: ``Shape`` and the torch instantiators.
 
-``from mixrl.utils.model_instantiators import gaussian_model`` works as in the seed; the torch functions
+``from mixrl.utils.model_instantiators import gaussian_model`` works as in skrl; the torch functions
 are loaded on first access, so importing this package does not import torch. The framework modules
 are ``mixrl.utils.model_instantiators.torch`` (and ``.jax``); ``model_from_config`` and ``load_model``
 are re-exported here too.

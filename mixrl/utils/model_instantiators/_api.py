@@ -32,13 +32,13 @@ from mixrl.utils.model_instantiators._shared import describe_shared
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
-INPUT = LegacyDefault(Shape.STATES)
-HIDDENS = LegacyDefault([256, 256])
-ACTIVATIONS = LegacyDefault(["relu", "relu"])
-OUTPUT = LegacyDefault(Shape.ACTIONS)
-TANH = LegacyDefault("tanh")
-NONE = LegacyDefault(None)
-SCALE = LegacyDefault(1.0)
+INPUT: Any = LegacyDefault(Shape.STATES)
+HIDDENS: Any = LegacyDefault([256, 256])
+ACTIVATIONS: Any = LegacyDefault(["relu", "relu"])
+OUTPUT: Any = LegacyDefault(Shape.ACTIONS)
+TANH: Any = LegacyDefault("tanh")
+NONE: Any = LegacyDefault(None)
+SCALE: Any = LegacyDefault(1.0)
 NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
 TABULAR_VARIANTS = ("epsilon-greedy",)
 
@@ -141,8 +141,8 @@ class Instantiators:
         if return_source:
             return self.backend.single_source(model, parsed, mixin, mixin_kwargs, log_std)
         self.backend.finish(model)
-        spaces = (model.observation_space, model.action_space)
-        _attach(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, spaces)
+        built = (model.observation_space, model.action_space)
+        _attach(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, built)
         return model
 
     def categorical_model(
@@ -181,7 +181,7 @@ class Instantiators:
             ValueError: an invalid description (the message names the bad part and the allowed values).
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs = {"unnormalized_log_prob": unnormalized_log_prob}
+        kwargs: dict[str, Any] = {"unnormalized_log_prob": unnormalized_log_prob}
         spaces, recurrent = (
             (observation_space, action_space, device),
             dict(num_envs=num_envs, sequence_length=sequence_length),
@@ -213,7 +213,7 @@ class Instantiators:
         Args: as :meth:`categorical_model`, plus ``reduction`` of the per-component log-probabilities.
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs = {"unnormalized_log_prob": unnormalized_log_prob, "reduction": reduction}
+        kwargs: dict[str, Any] = {"unnormalized_log_prob": unnormalized_log_prob, "reduction": reduction}
         spaces, recurrent = (
             (observation_space, action_space, device),
             dict(num_envs=num_envs, sequence_length=sequence_length),
@@ -246,7 +246,7 @@ class Instantiators:
         Args: as :meth:`categorical_model`; ``clip_actions`` clamps the output to the Box action bounds.
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs = {"clip_actions": clip_actions}
+        kwargs: dict[str, Any] = {"clip_actions": clip_actions}
         spaces, recurrent = (
             (observation_space, action_space, device),
             dict(num_envs=num_envs, sequence_length=sequence_length),
@@ -285,7 +285,7 @@ class Instantiators:
         saved; JAX: a constant, not in ``params``).
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
+        kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
         kwargs.update(max_log_std=max_log_std, reduction=reduction)
         log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
         spaces, recurrent = (
@@ -321,7 +321,7 @@ class Instantiators:
     ) -> Any:
         """A ``MultivariateGaussianMixin`` model (arguments as :meth:`gaussian_model`)."""
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
+        kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
         kwargs.update(max_log_std=max_log_std)
         log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
         spaces, recurrent = (

@@ -1,9 +1,9 @@
-"""One network description from either style (SPEC 12.2 / 12.3), framework-free.
+"""One network description from either style, framework-free.
 
-The definition style (``network`` / ``output``) and the legacy seed style (``hiddens``, ``Shape``, ...)
+The definition style (``network`` / ``output``) and the legacy ``hiddens`` API (``hiddens``, ``Shape``, ...)
 both become one validated :class:`Description`: containers in evaluation order and the output. Each
 description also keeps ``data``, plain data in the same style that describes it again (canonical layer
-forms, normalised expressions, seed defaults filled in): the resolved description saved with a model.
+forms, normalised expressions, legacy defaults filled in): the resolved description saved with a model.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _text(value: Any, what: str) -> str:
 
 
 def parse_network(network: Any) -> tuple[Container, ...]:
-    """The ``network`` list of ``{name, input, layers, activations}`` items (SPEC 12.3).
+    """The ``network`` list of ``{name, input, layers, activations}`` items.
 
     Raises:
         ValueError: not a non-empty list, a bad or duplicate name, a bad input expression or layer list,
@@ -112,7 +112,7 @@ def recurrent_container(network: Sequence[Container]) -> Container | None:
     """The container whose first layer is recurrent, or None.
 
     Raises:
-        ValueError: more than one recurrent layer (a model has one recurrent state list, SPEC 10).
+        ValueError: more than one recurrent layer (a model has one recurrent state list).
     """
     found = [container for container in network if container.layers and container.layers[0].recurrent]
     if len(found) > 1:
@@ -124,7 +124,7 @@ def recurrent_container(network: Sequence[Container]) -> Container | None:
 
 
 def parse_output(output: Any, containers: Sequence[str]) -> Output:
-    """The output expression over the ``containers``; ``""`` is the last container (SPEC 12.7).
+    """The output expression over the ``containers``; ``""`` is the last container.
 
     Raises:
         ValueError: a bad expression, or more than one distinct token.
@@ -158,11 +158,11 @@ def output_text(output: Output) -> str:
     return ast.unparse(output.expression.tree)
 
 
-# ---------------------------------------------------------------- legacy (seed) style
+# ---------------------------------------------------------------- legacy ``hiddens`` API
 
 
 class LegacyDefault:
-    """A seed default in a signature: shows the seed value and tells "not given" apart from "given"."""
+    """A legacy-keyword default in a signature: shows the value and tells "not given" apart from "given"."""
 
     __slots__ = ("value",)
 
@@ -211,7 +211,7 @@ def legacy_head(
     """The output of ``output_shape`` / ``output_activation`` / ``output_scale`` and its plain data.
 
     Args:
-        output_activation: the model kind's seed default, used when ``values`` has none.
+        output_activation: the model kind's legacy default, used when ``values`` has none.
 
     Raises:
         ValueError: an invalid value (named in the message).
@@ -233,17 +233,17 @@ def note_legacy() -> None:
     if not _LOGGED:
         _LOGGED.append(True)
         logger.info(
-            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the seed network; "
+            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the legacy 256-256 MLP; "
             "the definition style (network=[...], output=...) describes any network"
         )
 
 
 def describe(network: Any, output: Any, legacy: Mapping[str, Any], output_activation: str | None) -> Description:
-    """One :class:`Description` from either style; seed defaults apply when no definition is given.
+    """One :class:`Description` from either style; the legacy defaults apply when no definition is given.
 
     Args:
         legacy: the legacy keywords; :class:`LegacyDefault` values count as not given.
-        output_activation: the seed default ``output_activation`` of the model kind.
+        output_activation: the legacy default ``output_activation`` of the model kind.
 
     Raises:
         TypeError: both styles are given.

@@ -1,4 +1,4 @@
-"""The expression language of instantiator descriptions (SPEC 12.4 / 12.7), framework-free.
+"""The expression language of instantiator descriptions, framework-free.
 
 Input and output expressions are parsed with ``ast.parse(text, mode="eval")`` and walked against an
 allow-list of node types, tokens and function names; the result is a normalised tree (canonical token
@@ -176,7 +176,7 @@ class _Checker:
 
 
 def parse_expression(text: Any, kind: str, containers: Sequence[str]) -> Expression:
-    """Parse and check an ``"input"`` or ``"output"`` expression (see SPEC 12.4 / 12.7); nothing is executed.
+    """Parse and check an ``"input"`` or ``"output"`` expression; nothing is executed.
 
     Raises:
         ValueError: syntax error, or a node, name or function outside the allow-list (named in the message).

@@ -25,7 +25,7 @@ class Mixin:
     function: str  # instantiator, e.g. "gaussian_model"
     parameters: Mapping[str, Any]  # constructor keywords (without role) and their defaults
     log_std: bool  # the model owns a log_std_parameter
-    output_activation: str | None  # seed default of the legacy output_activation
+    output_activation: str | None  # default of the legacy output_activation
 
 
 _GAUSSIAN = {"clip_actions": False, "clip_log_std": True, "min_log_std": -20, "max_log_std": 2}

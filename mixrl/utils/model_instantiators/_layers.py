@@ -1,9 +1,10 @@
-"""Layers and activations of a container (SPEC 12.5 / 12.6), framework-free.
+"""Layers and activations of a container, framework-free.
 
 Every accepted form of a layer (short, positional list, dict with torch or JAX key names) becomes one
 canonical :class:`Layer` with torch keyword names; :func:`layer_data` writes it back as plain data
 that parses to the same layer. Recurrent layers (``gru``, ``lstm``, ``rnn``) are a mixrl addition:
-the backends run them through the SPEC 10 helper, so the model gets the RNN contract.
+the backends run them through their recurrent helper,
+so the model gets the recurrent-model contract (``num_envs``, ``sequence_length``, ``get_specification()``).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _check_arg(key: str, value: Any, where: str) -> Any:
 
 
 def _layer(layer: Any, where: str) -> tuple[str, dict[str, Any]]:
-    """``(kind, args)`` of one layer item in any short, positional or dict form of SPEC 12.5."""
+    """``(kind, args)`` of one layer item in any short, positional or dict form."""
     if type(layer) is int:
         return "linear", {"out_features": units(layer, where)}
     if isinstance(layer, str) and layer.lower() == "flatten":
@@ -158,7 +159,7 @@ def activation(name: Any, where: str) -> str | None:
 
 
 def parse_layers(layers: Any, activations: Any, where: str) -> tuple[Layer, ...]:
-    """Layers with their activations (SPEC 12.5/12.6); a ``flatten`` layer never gets an activation.
+    """Layers with their activations; a ``flatten`` layer never gets an activation.
 
     A recurrent layer must be the first layer of its container: the backend runs it through the RNN helper
     on the container's input, then the remaining layers as one sequential stack.

@@ -1,4 +1,4 @@
-"""Shared-model descriptions (SPEC 12.9), framework-free: one trunk, one head per role.
+"""Shared-model descriptions, framework-free: one trunk, one head per role.
 
 The trunk comes from the first role's parameters (``network``, or the legacy ``input_shape`` /
 ``hiddens`` / ``hidden_activation``); every role adds its mixin settings and its output. Each
@@ -46,7 +46,7 @@ class Role:
 def parse_structure(structure: Any) -> list[Mixin]:
     """Mixins of a shared model: class names (case-insensitive) as a list or comma-separated string.
 
-    ``""`` and ``None`` (the seed ignored this argument) mean ``["GaussianMixin", "DeterministicMixin"]``.
+    ``""`` and ``None`` (skrl ignored this argument) mean ``["GaussianMixin", "DeterministicMixin"]``.
 
     Raises:
         ValueError: an unknown mixin name or a malformed structure.
@@ -89,7 +89,7 @@ def _check(mixins: list[Mixin], roles: list[Any], parameters: list[Any]) -> None
 
 
 def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[Container, ...], list[Role]]:
-    """The shared trunk (from ``parameters[0]``) and one :class:`Role` per role (SPEC 12.9).
+    """The shared trunk (from ``parameters[0]``) and one :class:`Role` per role.
 
     Raises:
         ValueError: length mismatch, fewer than two roles, bad or duplicate role names, two Gaussian-type roles,

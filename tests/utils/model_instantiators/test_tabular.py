@@ -78,7 +78,9 @@ class TestTabularModel:
         with pytest.raises(ValueError, match=r"'softmax'.*\['epsilon-greedy'\]"):
             module.tabular_model(OBS, ACT, variant="softmax")
 
-    @pytest.mark.parametrize("spaces", [(gymnasium.spaces.Box(-1, 1, (2,)), ACT), (OBS, gymnasium.spaces.MultiDiscrete([2]))])
+    @pytest.mark.parametrize(
+        "spaces", [(gymnasium.spaces.Box(-1, 1, (2,)), ACT), (OBS, gymnasium.spaces.MultiDiscrete([2]))]
+    )
     def test_non_discrete_spaces_are_named(self, name, spaces):
         """A Box observation space or a MultiDiscrete action space is a ValueError naming it."""
         module, *_ = backend(name)

@@ -129,7 +129,7 @@ class Generated(Model):
     ) -> None:
         """Create ``state_dict`` (see :meth:`Model.init_state_dict`); harmless on an initialised model.
 
-        The instantiators return models already initialised with their own key (SPEC 12.11). Calling this
+        The instantiators return models already initialised with their own key. Calling this
         again without ``inputs`` and ``key`` (e.g. a runner initialising every role) keeps the parameters, as
         the torch instantiated models do; pass a ``key`` to draw new ones. A recurrent model is initialised in
         the rollout layout, from zero states when ``inputs`` has no ``"rnn"``.

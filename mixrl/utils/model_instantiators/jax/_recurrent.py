@@ -1,4 +1,4 @@
-"""Recurrent layers of generated JAX models (``gru``, ``lstm``, ``rnn``) with the RNN contract of SPEC 10.
+"""Recurrent layers of generated JAX models (``gru``, ``lstm``, ``rnn``) with the recurrent-model contract.
 
 :class:`Recurrent` stacks ``num_layers`` Flax cells (``nn.GRUCell``, ``nn.LSTMCell``, ``nn.SimpleCell``) and
 runs them over time with ``nn.scan`` (one set of parameters for every step). It reads the rollout layout

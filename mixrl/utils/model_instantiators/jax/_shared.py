@@ -1,8 +1,8 @@
-"""The generated shared model (SPEC 12.9): one trunk, one head per role.
+"""The generated shared model: one trunk, one head per role.
 
 Heads are ``<role>_layer`` Dense modules when a role's output has a token. ``__call__(inputs, role)``
 computes the trunk once and then only the head of ``role`` (``role`` is static under ``jax.jit``).
-There is no cache across calls (SPEC 9.1: a cache cannot outlive one ``apply`` inside jit), so
+There is no cache across calls (a cache cannot outlive one ``apply`` inside jit), so
 ``single_forward_pass`` is recorded in the description but changes nothing: each call computes its
 trunk, and an agent that jits policy and value together lets XLA share the common work.
 """

@@ -1,4 +1,4 @@
-"""``return_source=True``: the text of a Flax class equivalent to a generated JAX model (SPEC 12.10).
+"""``return_source=True``: the text of a Flax class equivalent to a generated JAX model.
 
 The text is rendered from the model's plan (the same :class:`~._builder.Op` entries its ``setup()``
 builds) and the checked expression trees; it imports mixrl and runs standalone, but mixrl itself never

@@ -3,7 +3,7 @@
 Every container is built and run on a CPU batch of one sample of the spaces, layer by layer, so each
 layer is created with its real input width (no lazy modules): an optimizer can be created right after
 construction. The caller moves the finished model to its device. A recurrent layer (always the first
-of its container) is run through :func:`~mixrl.models.torch.rnn.sequence_forward` (SPEC 10).
+of its container) is run through :func:`~mixrl.models.torch.rnn.sequence_forward`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Single-role model classes built by the instantiators, and the evaluation every generated model shares.
 
 A generated model reads the input tokens, runs its containers in order, then the output expression.
-State-dict names follow skrl 1.4 (SPEC 12.8): ``<name>_container.<i>.*`` (the single-role token layer is the
+State-dict names follow skrl 1.4: ``<name>_container.<i>.*`` (the single-role token layer is the
 last module of the last container), ``<role>_layer.*`` for shared-model heads (see ``_shared``),
 ``log_std_parameter``.
-A model with a recurrent layer has the RNN contract of SPEC 10: constructor keywords ``num_envs`` and
+A model with a recurrent layer has the recurrent-model contract: constructor keywords ``num_envs`` and
 ``sequence_length``, ``get_specification()`` from ``rnn_specification``, ``inputs["rnn"]`` in and the final
 states out as ``outputs["rnn"]`` (one state list shared by every role of a shared model).
 """

@@ -1,7 +1,7 @@
-"""The generated shared model (SPEC 12.9): one trunk, one head per role, optional single forward pass.
+"""The generated shared model: one trunk, one head per role, optional single forward pass.
 
 Heads are ``<role>_layer`` modules when a role's output has a token. With ``single_forward_pass`` the trunk
-computed by the first role is reused by the next role on the same states (SPEC 9.1); for a recurrent trunk
+computed by the first role is reused by the next role on the same states; for a recurrent trunk
 the cache also keys on the recurrent inputs, and every role returns the same final states.
 """
 
@@ -43,7 +43,7 @@ class _Head:
 
 
 class _Shared(Generated):
-    """A generated multi-role model: one trunk, one head per role, optional single forward pass (SPEC 9.1)."""
+    """A generated multi-role model: one trunk, one head per role, optional single forward pass."""
 
     _mixrl_bases: tuple[type, ...] = ()
 
@@ -104,7 +104,7 @@ class _Shared(Generated):
 
         The producer records ``inputs["rnn"]`` and ``inputs["terminated"]`` (identity, version, storage); a
         consumer whose recurrent inputs are not those same, unchanged tensors drops the cached trunk, so it
-        is recomputed. PPO-style agents pass one state list to both roles (SPEC 10.3) and keep the reuse.
+        is recomputed. PPO-style agents pass one state list to both roles and keep the reuse.
         """
         states = inputs.get("rnn")
         tensors = [*(() if states is None else states), inputs.get("terminated")]

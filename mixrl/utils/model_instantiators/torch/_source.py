@@ -1,4 +1,4 @@
-"""``return_source=True``: the text of a Python class equivalent to a generated model (SPEC 12.10).
+"""``return_source=True``: the text of a Python class equivalent to a generated model.
 
 The text is rendered from the built model (so layer sizes are the inferred ones) and the checked
 expression trees; it imports mixrl and runs standalone, but mixrl itself never executes it.

@@ -28,7 +28,7 @@ def greedy_rows(model: Any, states: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return envs, index
 
 
-class TabularModel(TabularMixin, Model):
+class TabularModel(TabularMixin, Model):  # type: ignore[misc]
     """Generated tabular model: ``compute`` returns ``(actions (batch, 1), {})``, epsilon-greedy over ``q_table``."""
 
     def __init__(
