@@ -24,11 +24,11 @@ import gymnasium
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._config import Config, plan
-from mixrl.utils.model_instantiators._description import LegacyDefault, describe
+from mixrl.utils.model_instantiators._description import Container, LegacyDefault, describe
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, check_recurrent
 from mixrl.utils.model_instantiators._resolved import shared_document, single_document
-from mixrl.utils.model_instantiators._shared import describe_shared
+from mixrl.utils.model_instantiators._shared import Role, describe_shared
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
@@ -51,20 +51,18 @@ Reduction = Literal["mean", "sum", "prod", "none"]
 class Backend:
     """What a backend adds to the front end.
 
-    ``single_classes``: generated class name -> class, built as ``cls(observation_space, action_space,
-    device, description=, mixin_kwargs=, log_std=, recurrent=)``; ``shared_class(mixin classes)`` a shared
-    model class built as ``cls(..., network=, roles=, single_forward_pass=, recurrent=)``; the ``*_source``
-    templates render a built (not finished) model; ``finish`` runs on every model returned (e.g. initialise
-    its parameters); ``tabular_class`` is built as ``cls(observation_space, action_space, device, num_envs=,
-    epsilon=)`` and ``tabular_source(model)`` renders it.
+    ``model_class(mixin classes, class name, instantiator name)``: a generated model class, built as ``cls(
+    observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)`` (one role:
+    a single-role model); ``source(model, network, roles)`` renders a built (not finished) model; ``finish``
+    runs on every model returned (e.g. initialise its parameters); ``tabular_class`` is built as
+    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` and ``tabular_source(model)``
+    renders it.
     """
 
     name: str
-    single_classes: Mapping[str, type]
+    model_class: Callable[[tuple[type, ...], str, str], type]
     mixin_classes: Mapping[str, type]
-    shared_class: Callable[[tuple[type, ...]], type]
-    single_source: Callable[..., str]
-    shared_source: Callable[..., str]
+    source: Callable[..., str]
     finish: Callable[[Any], None]
     tabular_class: Callable[[], type]
     tabular_source: Callable[[Any], str]
@@ -113,9 +111,9 @@ class Instantiators:
         self,
         kind: str,
         spaces: tuple[Any, Any, Any],
-        mixin_kwargs: Mapping[str, Any],
+        mixin_kwargs: dict[str, Any],
         description: tuple[Any, Any, Mapping[str, Any]],
-        recurrent: Mapping[str, int],
+        recurrent: tuple[int, int],
         return_source: bool,
         log_std: Mapping[str, Any] | None = None,
     ) -> Any:
@@ -127,22 +125,40 @@ class Instantiators:
         """
         mixin, log_std = MIXINS[kind], log_std or {}
         parsed = describe(*description, mixin.output_activation)
-        check_recurrent(recurrent["num_envs"], recurrent["sequence_length"])
+        role = Role("", mixin, mixin_kwargs, log_std, parsed.output, parsed.data)
+        cls = self.backend.model_class((self.backend.mixin_classes[mixin.name],), mixin.model, mixin.function)
+        model = self._build(cls, spaces, parsed.network, [role], True, recurrent, return_source)
+        if return_source:
+            return model
+        built = (model.observation_space, model.action_space)
+        _attach(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, built)
+        return model
+
+    def _build(
+        self,
+        cls: type,
+        spaces: tuple[Any, Any, Any],
+        network: tuple[Container, ...],
+        roles: list[Role],
+        single_forward_pass: bool,
+        recurrent: tuple[int, int],
+        return_source: bool,
+    ) -> Any:
+        """The model of ``cls`` (finished), or the source of its class."""
+        check_recurrent(*recurrent)
         observation_space, action_space, device = spaces
-        model = self.backend.single_classes[mixin.model](
+        model = cls(
             observation_space,
             action_space,
             "cpu" if return_source else device,
-            description=parsed,
-            mixin_kwargs=mixin_kwargs,
-            log_std=log_std,
-            recurrent=recurrent,
+            network=network,
+            roles=roles,
+            single_forward_pass=single_forward_pass,
+            recurrent=dict(zip(RECURRENT_PARAMETERS, recurrent, strict=True)),
         )
         if return_source:
-            return self.backend.single_source(model, parsed, mixin, mixin_kwargs, log_std)
+            return self.backend.source(model, network, roles)
         self.backend.finish(model)
-        built = (model.observation_space, model.action_space)
-        _attach(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, built)
         return model
 
     def categorical_model(
@@ -182,10 +198,7 @@ class Instantiators:
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
         kwargs: dict[str, Any] = {"unnormalized_log_prob": unnormalized_log_prob}
-        spaces, recurrent = (
-            (observation_space, action_space, device),
-            dict(num_envs=num_envs, sequence_length=sequence_length),
-        )
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
         return self._single("categoricalmixin", spaces, kwargs, (network, output, legacy), recurrent, return_source)
 
     def multicategorical_model(
@@ -214,10 +227,7 @@ class Instantiators:
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
         kwargs: dict[str, Any] = {"unnormalized_log_prob": unnormalized_log_prob, "reduction": reduction}
-        spaces, recurrent = (
-            (observation_space, action_space, device),
-            dict(num_envs=num_envs, sequence_length=sequence_length),
-        )
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
         return self._single(
             "multicategoricalmixin", spaces, kwargs, (network, output, legacy), recurrent, return_source
         )
@@ -247,10 +257,7 @@ class Instantiators:
         """
         legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
         kwargs: dict[str, Any] = {"clip_actions": clip_actions}
-        spaces, recurrent = (
-            (observation_space, action_space, device),
-            dict(num_envs=num_envs, sequence_length=sequence_length),
-        )
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
         return self._single("deterministicmixin", spaces, kwargs, (network, output, legacy), recurrent, return_source)
 
     def gaussian_model(
@@ -288,10 +295,7 @@ class Instantiators:
         kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
         kwargs.update(max_log_std=max_log_std, reduction=reduction)
         log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-        spaces, recurrent = (
-            (observation_space, action_space, device),
-            dict(num_envs=num_envs, sequence_length=sequence_length),
-        )
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
         description = (network, output, legacy)
         return self._single("gaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
 
@@ -324,10 +328,7 @@ class Instantiators:
         kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
         kwargs.update(max_log_std=max_log_std)
         log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-        spaces, recurrent = (
-            (observation_space, action_space, device),
-            dict(num_envs=num_envs, sequence_length=sequence_length),
-        )
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
         description = (network, output, legacy)
         return self._single("multivariategaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
 
@@ -366,23 +367,14 @@ class Instantiators:
             TypeError: unknown parameter keys.
         """
         network, parsed = describe_shared(structure, roles, parameters)
-        recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-        check_recurrent(num_envs, sequence_length)
-        cls = self.backend.shared_class(tuple(dict.fromkeys(self.backend.mixin_classes[r.mixin.name] for r in parsed)))
-        model = cls(
-            observation_space,
-            action_space,
-            "cpu" if return_source else device,
-            network=network,
-            roles=parsed,
-            single_forward_pass=single_forward_pass,
-            recurrent=recurrent,
-        )
+        bases = tuple(dict.fromkeys(self.backend.mixin_classes[r.mixin.name] for r in parsed))
+        cls = self.backend.model_class(bases, "SharedModel", "shared_model")
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
+        model = self._build(cls, spaces, network, parsed, single_forward_pass, recurrent, return_source)
         if return_source:
-            return self.backend.shared_source(model, network, parsed)
-        self.backend.finish(model)
-        spaces = (model.observation_space, model.action_space)
-        _attach(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, spaces)
+            return model
+        built = (model.observation_space, model.action_space)
+        _attach(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, built)
         return model
 
     def tabular_model(

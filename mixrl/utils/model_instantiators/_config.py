@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -74,7 +74,7 @@ def read_document(config: Config) -> tuple[Mapping[str, Any], str]:
     source = "config" if inline else os.fspath(config)
     try:
         if inline:
-            document = yaml.safe_load(config)
+            document = yaml.safe_load(str(config))
         else:
             with open(config, encoding="utf-8") as file:
                 document = yaml.safe_load(file)
@@ -114,7 +114,7 @@ def _shared(roles: Any, options: Mapping[str, Any], where: str) -> Build:
     structure, parameters = [], []
     for role, document in roles.items():
         build = _single(document, f"{where}.{role}", ("class",))
-        structure.append(parse_kind(document["class"]).name)
+        structure.append(cast(Mixin, parse_kind(document["class"])).name)  # _single rejected a shared kind
         parameters.append(dict(build.kwargs))
     kwargs = {"structure": structure, "roles": list(roles), "parameters": parameters, **options}
     return Build("shared_model", kwargs, tuple(roles))

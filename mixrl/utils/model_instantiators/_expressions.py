@@ -100,7 +100,9 @@ class _Checker:
     def name(self, node: ast.expr) -> ast.Name:
         ident = ast.unparse(node)
         tokens = INPUT_TOKENS if self.kind == "input" else OUTPUT_TOKENS
-        valid = isinstance(node, ast.Name) or (isinstance(node.value, ast.Name) and node.value.id == "Shape")
+        valid = isinstance(node, ast.Name) or (
+            isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Shape"
+        )
         if valid and canonical_token(ident) in tokens:
             self.tokens.add(canonical_token(ident))
             return ast.Name(canonical_token(ident), ast.Load())
@@ -122,6 +124,7 @@ class _Checker:
                 f"{self.kind} expression {self.text!r}: unknown function {ast.unparse(node.func)!r}: "
                 f"expected one of {list(allowed)}"
             )
+        assert func is not None
         args = node.args
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in args):
             raise self.fail(node, "uses keyword or starred arguments, which are not allowed")

@@ -74,9 +74,10 @@ def resolve_units(value: int | str, num_observations: int | None, num_actions: i
         return value
     sizes = {"ONE": 1, "STATES": num_observations, "ACTIONS": num_actions}
     parts = [sizes[part] for part in value.split("_")] if value != "ONE" else [1]
-    if None in parts or not all(parts):
+    known = [part for part in parts if part]
+    if len(known) != len(parts):
         raise ValueError(f"the size token {value} needs the model's observation/action space, which is empty")
-    return sum(parts)
+    return sum(known)
 
 
 def _positive(value: Any) -> bool:
@@ -210,5 +211,5 @@ def activations_data(layers: Sequence[Layer]) -> str | list[str | None]:
     """Plain ``activations`` for ``layers``: one name when every non-flatten layer has it, else one per layer."""
     names = {layer.activation for layer in layers if layer.kind != "flatten"}
     if len(names) == 1 and None not in names:
-        return names.pop()
+        return str(names.pop())
     return [layer.activation for layer in layers] if names - {None} else []

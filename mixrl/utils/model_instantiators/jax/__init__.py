@@ -2,7 +2,7 @@
 
 The functions, their arguments, description styles and defaults are those of the framework-free front end
 (:class:`mixrl.utils.model_instantiators._api.Instantiators`); this backend adds its ops table and Flax
-layer entries (``_ops``), its model classes (``_builder``, ``_models``, ``_shared``, ``_tabular``), its
+layer entries (``_ops``), its model classes (``_models``, ``_tabular``), its
 recurrent layers (``_recurrent``) and its source templates (``_source``).
 
 Models are setup-style Flax modules: one ``nn.Sequential`` per container (``<name>_container``, entries
@@ -30,11 +30,10 @@ from typing import Any
 from mixrl.models.jax import Model, StateDict
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
-from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, SINGLE_CLASSES
+from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated_class
 from mixrl.utils.model_instantiators.jax._ops import one_hot_encoding
 from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential
-from mixrl.utils.model_instantiators.jax._shared import shared_class
-from mixrl.utils.model_instantiators.jax._source import shared_source, single_source
+from mixrl.utils.model_instantiators.jax._source import source
 
 __all__ = [
     "Shape",
@@ -72,17 +71,7 @@ def _tabular_source(model: Any) -> str:
     return tabular_source(model)
 
 
-BACKEND = Backend(
-    "jax",
-    SINGLE_CLASSES,
-    MIXIN_CLASSES,
-    shared_class,
-    single_source,
-    shared_source,
-    _finish,
-    _tabular_class,
-    _tabular_source,
-)
+BACKEND = Backend("jax", generated_class, MIXIN_CLASSES, source, _finish, _tabular_class, _tabular_source)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

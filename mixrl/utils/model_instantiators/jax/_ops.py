@@ -128,7 +128,7 @@ class Op:
     args: tuple[tuple[str, Any], ...] = ()
     declared: tuple[tuple[str, int], ...] = ()
 
-    def build(self) -> Callable[[jax.Array], jax.Array]:
+    def build(self) -> Callable[..., Any]:
         """A fresh module (or function) for a ``Sequential``."""
         if self.kind in ("Dense", "Conv"):
             return getattr(nn, self.kind)(**dict(self.args))
@@ -149,7 +149,7 @@ class Op:
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 def _padding(value: Any) -> Any:

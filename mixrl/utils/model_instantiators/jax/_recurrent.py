@@ -102,6 +102,7 @@ class Recurrent(nn.Module):
                 raise ValueError(f"inputs['terminated'] must be ({rows}, 1) bool, got {tuple(terminated.shape)}")
             keep = 1 - jnp.reshape(terminated, (batch, length, 1)).astype(x.dtype)
         # Flax carries: h per layer; LSTM (c, h) per layer (inputs["rnn"] is [h, c])
+        carry: tuple[Any, ...]
         if self.kind == "lstm":
             carry = tuple((initial[1][layer], initial[0][layer]) for layer in range(self.num_layers))
         else:

@@ -2,7 +2,7 @@
 
 The functions, their arguments, description styles and defaults are those of the framework-free front end
 (:class:`mixrl.utils.model_instantiators._api.Instantiators`); this backend adds its ops table (``_ops``),
-its ``torch.nn`` model classes (``_builder``, ``_models``, ``_shared``, ``_tabular``) and its source
+its ``torch.nn`` model classes (``_models``, ``_tabular``) and its source
 templates (``_source``). Models have materialised layers (input widths from a one-sample dry run), state-dict
 names ``<name>_container.<i>.*``, ``<role>_layer.*`` and ``log_std_parameter``; ``Model.save`` writes the
 resolved description (``model.description``) beside the weights, which :func:`load_model` reads back.
@@ -21,10 +21,9 @@ from typing import Any
 
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
-from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, SINGLE_CLASSES
+from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, generated_class
 from mixrl.utils.model_instantiators.torch._ops import one_hot_encoding
-from mixrl.utils.model_instantiators.torch._shared import shared_class
-from mixrl.utils.model_instantiators.torch._source import shared_source, single_source
+from mixrl.utils.model_instantiators.torch._source import source
 from mixrl.utils.model_instantiators.torch._tabular import TabularModel, tabular_source
 
 __all__ = [
@@ -46,17 +45,7 @@ def _finish(model: Any) -> None:
     """Torch models are complete once built (materialised layers, on their device)."""
 
 
-BACKEND = Backend(
-    "torch",
-    SINGLE_CLASSES,
-    MIXIN_CLASSES,
-    shared_class,
-    single_source,
-    shared_source,
-    _finish,
-    lambda: TabularModel,
-    tabular_source,
-)
+BACKEND = Backend("torch", generated_class, MIXIN_CLASSES, source, _finish, lambda: TabularModel, tabular_source)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

@@ -205,7 +205,7 @@ class TestInputs:
         model = deterministic_model(obs, act, device="cpu", network=mlp("n", "STATES", [4]), output="ACTIONS")
         monkeypatch.setattr(_ops, "unflatten_tensorized_space", None)
         states = torch.randn(2, 5)
-        assert model._mixrl_readers[0][1]({"states": states}) is states
+        assert model._plan.readers[0][1]({"states": states}) is states
         model.compute({"states": states})
 
     def test_missing_input_is_named(self, obs, act):
