@@ -24,9 +24,9 @@ import gymnasium
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._config import Config, plan
-from mixrl.utils.model_instantiators._description import Container, LegacyDefault, describe
+from mixrl.utils.model_instantiators._description import LEGACY_KEYS, Container, LegacyDefault, describe
 from mixrl.utils.model_instantiators._expressions import Shape
-from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, check_recurrent
+from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
 from mixrl.utils.model_instantiators._resolved import shared_document, single_document
 from mixrl.utils.model_instantiators._shared import Role, describe_shared
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
@@ -82,12 +82,6 @@ def _attach(model: Any, document: Callable[..., dict[str, Any]], *args: Any) -> 
         )
 
 
-def legacy_keywords(*values: Any) -> dict[str, Any]:
-    """The legacy keywords by name, in the positional order (``LegacyDefault`` values mean "not given")."""
-    names = ("input_shape", "hiddens", "hidden_activation", "output_shape", "output_activation", "output_scale")
-    return dict(zip(names, values, strict=True))
-
-
 def _discrete(space: Any, what: str) -> gymnasium.spaces.Discrete:
     if not isinstance(space, gymnasium.spaces.Discrete):
         raise ValueError(f"tabular_model needs a Discrete {what}, got {space!r}")
@@ -107,37 +101,35 @@ class Instantiators:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def _single(
-        self,
-        kind: str,
-        spaces: tuple[Any, Any, Any],
-        mixin_kwargs: dict[str, Any],
-        description: tuple[Any, Any, Mapping[str, Any]],
-        recurrent: tuple[int, int],
-        return_source: bool,
-        log_std: Mapping[str, Any] | None = None,
-    ) -> Any:
+    def _single(self, kind: str, arguments: Mapping[str, Any]) -> Any:
         """A single-role model of the mixin ``kind`` (lower-case class name), or the source of its class.
+
+        ``arguments``: the instantiator's arguments by name (its ``locals()``).
 
         Raises:
             TypeError: both description styles are given.
             ValueError: an invalid description or recurrent keyword (the message names it).
         """
-        mixin, log_std = MIXINS[kind], log_std or {}
-        parsed = describe(*description, mixin.output_activation)
-        role = Role("", mixin, mixin_kwargs, log_std, parsed.output, parsed.data)
+        mixin = MIXINS[kind]
+        kwargs = {key: arguments[key] for key in mixin.parameters}
+        log_std = {key: arguments[key] for key in LOG_STD_PARAMETERS} if mixin.log_std else {}
+        legacy = {key: arguments[key] for key in LEGACY_KEYS}
+        parsed = describe(arguments["network"], arguments["output"], legacy, mixin.output_activation)
+        role = Role("", mixin, kwargs, log_std, parsed.output, parsed.data)
         cls = self.backend.model_class((self.backend.mixin_classes[mixin.name],), mixin.model, mixin.function)
-        model = self._build(cls, spaces, parsed.network, [role], True, recurrent, return_source)
-        if return_source:
+        spaces = tuple(arguments[key] for key in ("observation_space", "action_space", "device"))
+        recurrent = (arguments["num_envs"], arguments["sequence_length"])
+        model = self._build(cls, spaces, parsed.network, [role], True, recurrent, arguments["return_source"])
+        if arguments["return_source"]:
             return model
         built = (model.observation_space, model.action_space)
-        _attach(model, single_document, mixin, mixin_kwargs, log_std, parsed, model.recurrent_parameters, built)
+        _attach(model, single_document, mixin, kwargs, log_std, parsed, model.recurrent_parameters, built)
         return model
 
     def _build(
         self,
         cls: type,
-        spaces: tuple[Any, Any, Any],
+        spaces: tuple[Any, ...],
         network: tuple[Container, ...],
         roles: list[Role],
         single_forward_pass: bool,
@@ -196,10 +188,7 @@ class Instantiators:
             TypeError: both description styles are given, or an unknown keyword.
             ValueError: an invalid description (the message names the bad part and the allowed values).
         """
-        legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs: dict[str, Any] = {"unnormalized_log_prob": unnormalized_log_prob}
-        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
-        return self._single("categoricalmixin", spaces, kwargs, (network, output, legacy), recurrent, return_source)
+        return self._single("categoricalmixin", locals())
 
     def multicategorical_model(
         self,
@@ -225,12 +214,7 @@ class Instantiators:
 
         Args: as :meth:`categorical_model`, plus ``reduction`` of the per-component log-probabilities.
         """
-        legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs: dict[str, Any] = {"unnormalized_log_prob": unnormalized_log_prob, "reduction": reduction}
-        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
-        return self._single(
-            "multicategoricalmixin", spaces, kwargs, (network, output, legacy), recurrent, return_source
-        )
+        return self._single("multicategoricalmixin", locals())
 
     def deterministic_model(
         self,
@@ -255,10 +239,7 @@ class Instantiators:
 
         Args: as :meth:`categorical_model`; ``clip_actions`` clamps the output to the Box action bounds.
         """
-        legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs: dict[str, Any] = {"clip_actions": clip_actions}
-        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
-        return self._single("deterministicmixin", spaces, kwargs, (network, output, legacy), recurrent, return_source)
+        return self._single("deterministicmixin", locals())
 
     def gaussian_model(
         self,
@@ -291,13 +272,7 @@ class Instantiators:
         ``log_std_parameter``, shape (output size,)) and ``fixed_log_std`` (torch: ``requires_grad=False``, still
         saved; JAX: a constant, not in ``params``).
         """
-        legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
-        kwargs.update(max_log_std=max_log_std, reduction=reduction)
-        log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
-        description = (network, output, legacy)
-        return self._single("gaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
+        return self._single("gaussianmixin", locals())
 
     def multivariate_gaussian_model(
         self,
@@ -324,13 +299,7 @@ class Instantiators:
         sequence_length: int = SEQUENCE_LENGTH,
     ) -> Any:
         """A ``MultivariateGaussianMixin`` model (arguments as :meth:`gaussian_model`)."""
-        legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-        kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
-        kwargs.update(max_log_std=max_log_std)
-        log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
-        description = (network, output, legacy)
-        return self._single("multivariategaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
+        return self._single("multivariategaussianmixin", locals())
 
     def shared_model(
         self,
