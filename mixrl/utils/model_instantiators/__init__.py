@@ -1,6 +1,6 @@
-"""Model instantiators, skrl 1.x import path: ``Shape`` and the torch instantiators.
+"""Model instantiators, skrl import path: ``Shape`` and the torch instantiators.
 
-``from mixrl.utils.model_instantiators import gaussian_model`` works as in skrl 1.x; the torch functions
+``from mixrl.utils.model_instantiators import gaussian_model`` works as in skrl; the torch functions
 are loaded on first access, so importing this package does not import torch. The framework modules
 are ``mixrl.utils.model_instantiators.torch`` (and ``.jax``); ``model_from_config`` and ``load_model``
 are re-exported here too.
@@ -29,6 +29,7 @@ _TORCH_NAMES = (
     "multivariate_gaussian_model",
     "one_hot_encoding",
     "shared_model",
+    "tabular_model",
 )
 
 __all__ = ["Shape", *_TORCH_NAMES]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -70,11 +70,11 @@ def read_document(config: Config) -> tuple[Mapping[str, Any], str]:
         return config, "config"
     if not isinstance(config, (str, os.PathLike)):
         raise ValueError(f"config must be a mapping, YAML text or a YAML file path, got {type(config).__name__}")
-    inline = config if isinstance(config, str) and "\n" in config else None
-    source = "config" if inline is not None else os.fspath(config)
+    inline = isinstance(config, str) and "\n" in config
+    source = "config" if inline else os.fspath(config)
     try:
-        if inline is not None:
-            document = yaml.safe_load(inline)
+        if inline:
+            document = yaml.safe_load(str(config))
         else:
             with open(config, encoding="utf-8") as file:
                 document = yaml.safe_load(file)
@@ -97,15 +97,10 @@ def _mixin(document: Any, where: str) -> Mixin | None:
     return parse_kind(document["class"], f"{where}: class")
 
 
-def _role_mixin(document: Any, where: str) -> Mixin:
+def _single(document: Mapping[str, Any], where: str, extra: tuple[str, ...]) -> Build:
     mixin = _mixin(document, where)
     if mixin is None:
         raise ValueError(f"{where}: a role is one mixin, not a shared model (class {document['class']!r})")
-    return mixin
-
-
-def _single(document: Mapping[str, Any], where: str, extra: tuple[str, ...]) -> Build:
-    mixin = _role_mixin(document, where)
     _unknown(document, description_keys(mixin) | set(extra), where)
     kwargs = {key: value for key, value in document.items() if key not in ("class", *SPACES)}
     return Build(mixin.function, kwargs)
@@ -119,7 +114,7 @@ def _shared(roles: Any, options: Mapping[str, Any], where: str) -> Build:
     structure, parameters = [], []
     for role, document in roles.items():
         build = _single(document, f"{where}.{role}", ("class",))
-        structure.append(_role_mixin(document, f"{where}.{role}").name)
+        structure.append(cast(Mixin, parse_kind(document["class"])).name)  # _single rejected a shared kind
         parameters.append(dict(build.kwargs))
     kwargs = {"structure": structure, "roles": list(roles), "parameters": parameters, **options}
     return Build("shared_model", kwargs, tuple(roles))

@@ -1,6 +1,6 @@
-"""One network description from either style (legacy keywords or definition), framework-free.
+"""One network description from either style, framework-free.
 
-The definition style (``network`` / ``output``) and the legacy ``hiddens`` style (``hiddens``, ``Shape``, ...)
+The definition style (``network`` / ``output``) and the legacy ``hiddens`` API (``hiddens``, ``Shape``, ...)
 both become one validated :class:`Description`: containers in evaluation order and the output. Each
 description also keeps ``data``, plain data in the same style that describes it again (canonical layer
 forms, normalised expressions, legacy defaults filled in): the resolved description saved with a model.
@@ -12,7 +12,7 @@ import ast
 import keyword
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._expressions import (
@@ -33,7 +33,7 @@ from mixrl.utils.model_instantiators._layers import (
 )
 
 LEGACY_KEYS = ("input_shape", "hiddens", "hidden_activation", "output_shape", "output_activation", "output_scale")
-LEGACY_DEFAULTS: dict[str, Any] = {
+LEGACY_DEFAULTS = {
     "hiddens": [256, 256],
     "hidden_activation": "relu",
     "output_shape": Shape.ACTIONS,
@@ -58,10 +58,6 @@ class Output:
     token: str | None
     units: int | str | None
 
-    def refs(self, key: str) -> dict[str, str]:
-        """``{token: key}``: the environment key the output's token reads (empty without a token)."""
-        return {} if self.token is None else {self.token: key}
-
 
 @dataclass(frozen=True)
 class Description:
@@ -81,7 +77,7 @@ def _text(value: Any, what: str) -> str:
 
 
 def parse_network(network: Any) -> tuple[Container, ...]:
-    """The ``network`` list of ``{name, input, layers, activations}`` items of the definition style.
+    """The ``network`` list of ``{name, input, layers, activations}`` items.
 
     Raises:
         ValueError: not a non-empty list, a bad or duplicate name, a bad input expression or layer list,
@@ -162,11 +158,11 @@ def output_text(output: Output) -> str:
     return ast.unparse(output.expression.tree)
 
 
-# ---------------------------------------------------------------- legacy ``hiddens`` style
+# ---------------------------------------------------------------- legacy ``hiddens`` API
 
 
 class LegacyDefault:
-    """A legacy-keyword default in a signature: shows the default value and tells "not given" apart from "given"."""
+    """A legacy-keyword default in a signature: shows the value and tells "not given" apart from "given"."""
 
     __slots__ = ("value",)
 
@@ -175,18 +171,6 @@ class LegacyDefault:
 
     def __repr__(self) -> str:
         return str(self.value) if isinstance(self.value, Shape) else repr(self.value)
-
-
-_T = TypeVar("_T")
-
-
-def legacy_default(value: _T) -> _T:
-    """A :class:`LegacyDefault` of ``value``, typed as ``value`` so that it fits the keyword's annotation.
-
-    Like ``dataclasses.field``, the marker stands in for a value of the annotated type: the instantiators
-    replace it (see :func:`describe`) before anything reads it as that type.
-    """
-    return cast(_T, LegacyDefault(value))
 
 
 _LOGGED: list[bool] = []
@@ -249,7 +233,7 @@ def note_legacy() -> None:
     if not _LOGGED:
         _LOGGED.append(True)
         logger.info(
-            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the legacy-era MLP; "
+            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the legacy 256-256 MLP; "
             "the definition style (network=[...], output=...) describes any network"
         )
 

@@ -1,4 +1,4 @@
-"""The expression language of instantiator descriptions (input and output expressions), framework-free.
+"""The expression language of instantiator descriptions, framework-free.
 
 Input and output expressions are parsed with ``ast.parse(text, mode="eval")`` and walked against an
 allow-list of node types, tokens and function names; the result is a normalised tree (canonical token
@@ -97,10 +97,12 @@ class _Checker:
         allowed = "numbers, names, + - * /, unary minus, calls" + (", indexing/slicing" if self.kind == "input" else "")
         raise self.fail(node, f"is not allowed ({type(node).__name__} node); allowed: {allowed}")
 
-    def name(self, node: ast.Name | ast.Attribute) -> ast.Name:
+    def name(self, node: ast.expr) -> ast.Name:
         ident = ast.unparse(node)
         tokens = INPUT_TOKENS if self.kind == "input" else OUTPUT_TOKENS
-        valid = isinstance(node, ast.Name) or (isinstance(node.value, ast.Name) and node.value.id == "Shape")
+        valid = isinstance(node, ast.Name) or (
+            isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Shape"
+        )
         if valid and canonical_token(ident) in tokens:
             self.tokens.add(canonical_token(ident))
             return ast.Name(canonical_token(ident), ast.Load())
@@ -117,11 +119,12 @@ class _Checker:
     def call(self, node: ast.Call) -> ast.Call:
         allowed = INPUT_FUNCTIONS if self.kind == "input" else OUTPUT_FUNCTIONS
         func = node.func.id.lower() if isinstance(node.func, ast.Name) else None
-        if func is None or func not in allowed:
+        if func not in allowed:
             raise ValueError(
                 f"{self.kind} expression {self.text!r}: unknown function {ast.unparse(node.func)!r}: "
                 f"expected one of {list(allowed)}"
             )
+        assert func is not None
         args = node.args
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in args):
             raise self.fail(node, "uses keyword or starred arguments, which are not allowed")

@@ -25,7 +25,7 @@ class Mixin:
     function: str  # instantiator, e.g. "gaussian_model"
     parameters: Mapping[str, Any]  # constructor keywords (without role) and their defaults
     log_std: bool  # the model owns a log_std_parameter
-    output_activation: str | None  # default of the legacy output_activation keyword
+    output_activation: str | None  # default of the legacy output_activation
 
 
 _GAUSSIAN = {"clip_actions": False, "clip_log_std": True, "min_log_std": -20, "max_log_std": 2}
@@ -116,20 +116,6 @@ def parse_kind(name: Any, where: str = "class") -> Mixin | None:
 def description_keys(mixin: Mixin) -> set[str]:
     """Keys a model of ``mixin`` (or one role of a shared model) accepts besides the model-level ones."""
     return {*mixin.parameters, *(LOG_STD_PARAMETERS if mixin.log_std else ()), "network", "output", *LEGACY_KEYS}
-
-
-def log_std_size(size: int | None, where: str) -> int:
-    """The length of a Gaussian-type model's ``log_std_parameter``: its output width (``size``).
-
-    Raises:
-        ValueError: the width is unknown (no output token such as ``ACTIONS`` and no action space).
-    """
-    if size is None:
-        raise ValueError(
-            f"{where}: log_std_parameter needs the output width: give the model an action space or an output "
-            "with a token (e.g. ACTIONS)"
-        )
-    return size
 
 
 def check_recurrent(num_envs: Any, sequence_length: Any) -> None:

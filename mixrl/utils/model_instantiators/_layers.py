@@ -3,8 +3,8 @@
 Every accepted form of a layer (short, positional list, dict with torch or JAX key names) becomes one
 canonical :class:`Layer` with torch keyword names; :func:`layer_data` writes it back as plain data
 that parses to the same layer. Recurrent layers (``gru``, ``lstm``, ``rnn``) are a mixrl addition:
-the backends run them through their recurrent helper (torch ``sequence_forward``, JAX ``Recurrent``), so the
-model takes and returns ``inputs["rnn"]`` states the way skrl-1.x recurrent agents call it.
+the backends run them through their recurrent helper,
+so the model gets the recurrent-model contract (``num_envs``, ``sequence_length``, ``get_specification()``).
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def resolve_units(value: int | str, num_observations: int | None, num_actions: i
         return value
     sizes = {"ONE": 1, "STATES": num_observations, "ACTIONS": num_actions}
     parts = [sizes[part] for part in value.split("_")] if value != "ONE" else [1]
-    present = [part for part in parts if part]  # None (no space) and 0 (empty space) are both missing
-    if len(present) != len(parts):
+    known = [part for part in parts if part]
+    if len(known) != len(parts):
         raise ValueError(f"the size token {value} needs the model's observation/action space, which is empty")
-    return sum(present)
+    return sum(known)
 
 
 def _positive(value: Any) -> bool:
@@ -210,6 +210,6 @@ def layer_data(layer: Layer) -> Any:
 def activations_data(layers: Sequence[Layer]) -> str | list[str | None]:
     """Plain ``activations`` for ``layers``: one name when every non-flatten layer has it, else one per layer."""
     names = {layer.activation for layer in layers if layer.kind != "flatten"}
-    if len(names) == 1 and (name := next(iter(names))) is not None:
-        return name
+    if len(names) == 1 and None not in names:
+        return str(names.pop())
     return [layer.activation for layer in layers] if names - {None} else []

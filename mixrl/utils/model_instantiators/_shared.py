@@ -46,8 +46,7 @@ class Role:
 def parse_structure(structure: Any) -> list[Mixin]:
     """Mixins of a shared model: class names (case-insensitive) as a list or comma-separated string.
 
-    ``""`` and ``None`` (the legacy-era instantiators ignored this argument) mean
-    ``["GaussianMixin", "DeterministicMixin"]``.
+    ``""`` and ``None`` (skrl ignored this argument) mean ``["GaussianMixin", "DeterministicMixin"]``.
 
     Raises:
         ValueError: an unknown mixin name or a malformed structure.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -32,7 +32,11 @@ def write_sidecar(path: str | os.PathLike, description: Mapping[str, Any]) -> No
     """
     text = yaml.safe_dump(dict(description), sort_keys=False, default_flow_style=None, width=120)
     header = _HEADER.format(name=os.path.basename(os.fspath(path)))
-    atomic_write(sidecar_path(path), lambda file: file.write((header + text).encode("utf-8")))
+
+    def write(file: BinaryIO) -> None:
+        file.write((header + text).encode("utf-8"))
+
+    atomic_write(sidecar_path(path), write)
 
 
 def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:

@@ -61,8 +61,8 @@ def encode_space(space: Any) -> Any:
         nvec, start, dtype = space.nvec.tolist(), space.start.tolist(), str(space.dtype)
         return {"type": "MultiDiscrete", "nvec": nvec, "start": start, "dtype": dtype}
     if isinstance(space, spaces.MultiBinary):
-        n = space.n
-        return {"type": "MultiBinary", "n": [int(k) for k in n] if isinstance(n, tuple) else int(n)}
+        n: Any = space.n
+        return {"type": "MultiBinary", "n": int(n) if _is_int(n) else [int(k) for k in n]}
     if isinstance(space, spaces.Tuple):
         return {"type": "Tuple", "spaces": [encode_space(item) for item in space.spaces]}
     if isinstance(space, spaces.Dict):

@@ -43,7 +43,7 @@ class TestNetwork:
 
 
 class TestLegacyConversion:
-    def test_legacy_defaults(self):
+    def test_seed_defaults(self):
         """No keyword: net = 256-256 ReLU on STATES, output tanh(ACTIONS)."""
         description = _description.describe([], "", {}, "tanh")
         (net,) = description.network
@@ -84,11 +84,10 @@ class TestLegacyConversion:
         with pytest.raises(ValueError, match="needs a network"):
             _description.describe([], "ONE", {}, None)
 
-    def test_legacy_default_markers_count_as_not_given(self):
-        """LegacyDefault values (the signature defaults) are ignored; their repr shows the default value."""
-        marker = _description.legacy_default(Shape.STATES)
-        assert isinstance(marker, _description.LegacyDefault)
-        assert repr(marker) == "Shape.STATES" and repr(_description.legacy_default([256, 256])) == "[256, 256]"
+    def test_seed_default_markers_count_as_not_given(self):
+        """LegacyDefault values (the signature defaults) are ignored; their repr shows the seed value."""
+        marker = _description.LegacyDefault(Shape.STATES)
+        assert repr(marker) == "Shape.STATES" and repr(_description.LegacyDefault([256, 256])) == "[256, 256]"
         description = _description.describe([], "", {"input_shape": marker, "hiddens": [8]}, None)
         assert ast.unparse(description.output.expression.tree) == "ACTIONS"
 
@@ -108,7 +107,7 @@ def same(a, b):
 
 class TestRecurrentNetworks:
     def test_one_recurrent_layer_per_model(self):
-        """A model has one recurrent state list: a second recurrent container is refused."""
+        """A model has one recurrent state list (SPEC 10): a second recurrent container is refused."""
         network = [
             {"name": "a", "input": "STATES", "layers": [{"gru": 8}]},
             {"name": "b", "input": "a", "layers": [{"lstm": 8}]},
@@ -156,15 +155,15 @@ class TestPlainData:
             {"hiddens": [], "output_scale": 2.5, "output_shape": 7},
         ],
     )
-    def test_legacy_data_is_the_legacy_keywords_with_their_defaults(self, legacy):
+    def test_legacy_data_is_the_legacy_keywords_with_seed_defaults(self, legacy):
         """Legacy descriptions stay legacy (output_shape may size the head by any token), defaults filled in."""
         description = _description.describe([], "", legacy, "tanh")
         data = yaml.safe_load(yaml.safe_dump(dict(description.data)))
         assert set(data) == set(_description.LEGACY_KEYS)
         assert same(_description.describe([], "", data, None), description)
 
-    def test_legacy_defaults_are_written_out(self):
-        """No keyword at all: the resolved data names the legacy default network."""
+    def test_seed_defaults_are_written_out(self):
+        """No keyword at all: the resolved data names the seed network."""
         assert _description.describe([], "", {}, "tanh").data == {
             "input_shape": "STATES",
             "hiddens": [256, 256],

@@ -1,21 +1,26 @@
-"""Single-role Flax model classes built by the JAX instantiators, and what every generated model shares.
+"""The Flax model classes built by the JAX instantiators, and their shape-only dry run.
 
 A generated model is a setup-style Flax module: ``setup()`` creates one ``nn.Sequential`` per container
-(``<name>_container``, entries ``layers_<i>`` in the order layer, activation, layer, ...; the single-role
-token layer is the last entry of the last container) and ``log_std_parameter`` for the Gaussian kinds;
-``__call__(inputs, role)`` reads the input tokens, runs the containers in order, then the output
-expression. The description lives in the plain attribute ``_plan``, which ``Model.clone`` copies to the
-clones Flax makes in ``init``/``apply``; a clone's constructor receives only the spaces and device.
+(``<name>_container``, entries ``layers_<i>`` in the order layer, activation, layer, ...: the :class:`~._ops.Op`
+entries of the plan, so parameter names follow skrl 1.4; the single-role token layer is the last entry of the
+last container), the ``<role>_layer`` Dense heads of a shared model and ``log_std_parameter``.
+``__call__(inputs, role)`` reads the input tokens, runs the containers, then the head of ``role`` (static
+under ``jax.jit``). Flax infers input widths itself; the dry run (``jax.eval_shape`` on one sample of the
+spaces: nothing is computed or compiled) checks every layer against its real input shape. The plan lives
+in the plain attribute ``_plan``, which ``Model.clone`` copies to the clones Flax makes in
+``init``/``apply``; a clone's constructor receives only the spaces and device. A shared model keeps no
+cache across calls (none can outlive one ``apply`` inside jit), so ``single_forward_pass`` is recorded in
+the description only: an agent that jits policy and value together lets XLA share the common work.
 """
 
 from __future__ import annotations
 
-import copy
+import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
+import gymnasium
 import jax
 import jax.numpy as jnp
 
@@ -27,90 +32,156 @@ from mixrl.models.jax import (
     MultiCategoricalMixin,
     MultivariateGaussianMixin,
 )
-from mixrl.utils.model_instantiators._description import Description
-from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin, log_std_size
-from mixrl.utils.model_instantiators._layers import resolve_units
-from mixrl.utils.model_instantiators.jax._builder import (
-    RNN_STATES,
-    Env,
-    Head,
+from mixrl.utils.model_instantiators._description import Container
+from mixrl.utils.model_instantiators._generated import (
+    Described,
+    Plan,
     Step,
-    dry_run,
+    check_heads,
     evaluate,
-    plan_network,
-    sample_structs,
-    spaces_of,
+    head_outputs,
+    model_class,
+    plan_heads,
+    trace,
 )
-from mixrl.utils.model_instantiators.jax._expressions import Node, compile_expression
-from mixrl.utils.model_instantiators.jax._recurrent import state_sizes
+from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
+from mixrl.utils.model_instantiators._layers import Layer
+from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators.jax._ops import OPS, Op, layer_ops
+from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential, state_sizes
+from mixrl.utils.spaces.jax import compute_space_size, flatten_tensorized_space, sample_space
 
-MIXIN_CLASSES: dict[str, type[Any]] = {
+MIXIN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (CategoricalMixin, MultiCategoricalMixin, DeterministicMixin, GaussianMixin, MultivariateGaussianMixin)
 }
+_KEY = jax.random.PRNGKey(0)
 
 
-@dataclass(frozen=True)
-class LogStd:
-    """``log_std_parameter``: (size,) filled with ``initial_log_std``; a constant outside ``params`` when fixed."""
-
-    size: int
-    initial_log_std: float = 0
-    fixed_log_std: bool = False
-
-    def value(self, module: nn.Module) -> jax.Array:
-        """The parameter (or constant) of ``module``, created in its ``setup()``."""
-        initial = jnp.full((self.size,), float(self.initial_log_std), dtype=jnp.float32)
-        return initial if self.fixed_log_std else module.param("log_std_parameter", lambda _: initial)
+def sample_structs(model: Any) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shape and dtype of a flat batch of one sample per space: ``{"states": (1, S), "taken_actions": (1, A)}``."""
+    inputs = {}
+    for key, space in (("states", model.observation_space), ("taken_actions", model.action_space)):
+        if isinstance(space, gymnasium.Space):
+            flat = flatten_tensorized_space(sample_space(space, batch_size=1, seed=0), _jax=False)
+            inputs[key] = jax.ShapeDtypeStruct(flat.shape, jax.dtypes.canonicalize_dtype(flat.dtype))
+        elif space is not None:
+            inputs[key] = jax.ShapeDtypeStruct((1, compute_space_size(space)), jnp.float32)
+    return inputs
 
 
-@dataclass(frozen=True)
-class SinglePlan:
-    """Evaluation plan of a single-role model: token readers, containers, output node, log-std."""
+def _entries(layer: Layer | None, x: jax.Array, sizes: tuple[Any, Any], head: int, where: str) -> list[Op]:
+    """The Sequential entries of ``layer`` checked against the input ``x`` (None: the token layer of ``head``).
 
-    readers: tuple
-    steps: tuple[Step, ...]
-    output: Node
-    log_std: LogStd | None
-
-    @property
-    def recurrent(self) -> Step | None:
-        """The recurrent container, or None."""
-        return next((step for step in self.steps if step.recurrent), None)
-
-
-def width_for(mixin: Mixin, size: int | None, num_actions: int | None) -> int | None:
-    """Output width the mixin needs: the log-std size (Gaussian kinds), the action width (categoricals)."""
-    if mixin.log_std:
-        return size
-    return None if mixin.name == "DeterministicMixin" else num_actions
-
-
-def build_containers(module: nn.Module, steps: Sequence[Step]) -> None:
-    """Inside ``setup()``: one ``nn.Sequential`` named ``<name>_container`` per container with layers."""
-    for step in steps:
-        if step.ops:
-            setattr(module, f"{step.name}_container", step.build())
+    Raises:
+        ValueError: a layer gets an input of the wrong rank, or a declared input width differs from the actual one.
+    """
+    if layer is None:
+        return [Op("Dense", (("features", head), ("use_bias", True)))]
+    ops = layer_ops(layer, sizes, where)
+    if ops[0].kind == "Recurrent" and x.ndim != 2:
+        raise ValueError(
+            f"{where}: a recurrent layer needs a (batch, features) input, got shape {tuple(x.shape)} "
+            "(flatten it in an earlier container)"
+        )
+    if ops[0].kind == "Conv" and x.ndim != 4:
+        raise ValueError(
+            f"{where}: conv2d needs a (batch, height, width, channels) input (NHWC), got shape {tuple(x.shape)} "
+            "(JAX convolutions read NHWC images: no permute needed)"
+        )
+    for key, declared in ops[0].declared:
+        if declared != x.shape[-1]:
+            raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {x.shape[-1]}")
+    return ops
 
 
-class Generated(Model):
-    """Accessors shared by every generated model (the plan is in the plain attribute ``_plan``)."""
+def _run(op: Op, x: jax.Array) -> jax.Array:
+    entry: Any = op.build()
+    if isinstance(entry, Recurrent):  # one rollout step from zero states
+        return entry.init_with_output(_KEY, x, None)[0][0]
+    return entry.init_with_output(_KEY, x)[0] if isinstance(entry, nn.Module) else entry(x)
 
-    @property
-    def description(self) -> dict[str, Any] | None:
-        """The resolved description (a copy; plain data): ``model_from_config(model.description)`` rebuilds it.
 
-        :func:`~mixrl.utils.model_instantiators.jax.save_model` writes it beside the weights; None when a
-        parameter has no plain form.
+class Generated(Described, Model):
+    """A generated model: containers and one head per role (``model_class`` adds the mixins as bases).
+
+    Class attribute ``_mixrl_class_key`` (not annotated: Flax makes annotated attributes dataclass fields).
+    """
+
+    _mixrl_class_key = ((), "", "")
+
+    def __init__(
+        self,
+        observation_space: Any = None,
+        action_space: Any = None,
+        device: Any = None,
+        network: Sequence[Container] = (),
+        roles: Sequence[Role] = (),
+        single_forward_pass: bool = True,
+        recurrent: Mapping[str, int] = RECURRENT_PARAMETERS,
+        parent: Any = None,
+        name: str | None = None,
+    ) -> None:
+        Model.__init__(self, observation_space, action_space, device, parent, name)
+        if not roles:  # Flax's clone: the plan is copied after
+            if parent is None:
+                function = self._mixrl_class_key[2]
+                raise TypeError(f"{type(self).__name__} is built by the instantiators: call {function}(...) instead")
+            nn.Module.__post_init__(self)
+            return
+        inline, heads = plan_heads(self, network, roles, OPS)
+        sizes, traced = (self.num_observations, self.num_actions), []
+
+        def run(inputs: Mapping[str, Any]) -> None:
+            entries = lambda layer, x, where: _entries(layer, x, sizes, inline or 0, where)  # noqa: E731
+            token_readers, containers, env = trace(self, network, inputs, OPS, entries, _run, inline)
+            dense = lambda head, x: _run(Op("Dense", (("features", head.layer),)), x)  # noqa: E731
+            check_heads(heads, env, network[-1].name, dense, OPS)
+            traced.append((token_readers, containers))
+
+        jax.eval_shape(run, sample_structs(self))
+        token_readers, containers = traced[0]
+        steps = [Step(c, node, tuple(ops), bool(ops) and ops[0].kind == "Recurrent") for c, node, ops in containers]
+        self._plan = Plan(token_readers, tuple(steps), heads, bool(single_forward_pass))
+        self._mixrl_set_recurrent(recurrent)
+        for role in roles:
+            mixin: Any = MIXIN_CLASSES[role.mixin.name]
+            mixin.__init__(self, **role.kwargs, role=role.name)
+
+    def setup(self) -> None:
+        plan = self._plan
+        for step in plan.steps:
+            if step.entries:
+                container = RecurrentSequential if step.recurrent else nn.Sequential
+                setattr(self, f"{step.name}_container", container([op.build() for op in step.entries]))
+        for head in plan.heads.values():
+            if head.layer is not None:
+                setattr(self, f"{head.role}_layer", nn.Dense(head.layer))
+            if head.log_std is not None:
+                initial = jnp.full((head.log_std.size,), float(head.log_std.initial_log_std), dtype=jnp.float32)
+                fixed, value = head.log_std.fixed_log_std, functools.partial(lambda _, value: value, value=initial)
+                self.log_std_parameter = initial if fixed else self.param("log_std_parameter", value)
+
+    def __call__(self, inputs: Mapping[str, Any], role: str = "") -> tuple:
+        """The trunk, then the head of ``role``: ``(output, log_std_parameter, outputs)`` or ``(output, outputs)``.
+
+        ``output`` is (batch, units); ``outputs`` holds the final states ``"rnn"`` of a recurrent model, else is empty.
+
+        Raises:
+            ValueError: ``role`` is not one of a shared model's roles.
         """
-        return copy.deepcopy(self.__dict__.get("_mixrl_description"))
+        head = self._plan.head(self, role)
+        env = evaluate(self, self._plan, inputs)
+        return head_outputs(self, head, env, None if head.layer is None else getattr(self, f"{head.role}_layer"))
 
-    @property
-    def recurrent_parameters(self) -> dict[str, int] | None:
-        """``{"num_envs": ..., "sequence_length": ...}`` of a recurrent model, else None."""
-        if self._plan.recurrent is None:
-            return None
-        return {"num_envs": self.num_envs, "sequence_length": self.sequence_length}
+    @nn.nowrap
+    def _mixrl_container(self, step: Step, x: jax.Array) -> jax.Array:
+        return getattr(self, f"{step.name}_container")(x) if step.entries else x
+
+    @nn.nowrap
+    def _mixrl_recurrent(self, step: Step, x: jax.Array, states: Any, terminated: Any) -> tuple:
+        container = getattr(self, f"{step.name}_container")
+        return container(x, states, terminated, self.sequence_length, self.training)
 
     @nn.nowrap
     def get_specification(self) -> dict[str, Any]:
@@ -118,7 +189,7 @@ class Generated(Model):
         step = self._plan.recurrent
         if step is None:
             return {}
-        args = dict(step.ops[0].args)
+        args = dict(step.entries[0].args)
         sizes = state_sizes(args["kind"], args["num_layers"], args["hidden_size"], self.num_envs)
         return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
 
@@ -128,10 +199,10 @@ class Generated(Model):
     ) -> None:
         """Create ``state_dict`` (see :meth:`Model.init_state_dict`); harmless on an initialised model.
 
-        The instantiators return models already initialised with their own key. Calling this
-        again without ``inputs`` and ``key`` (e.g. a runner initialising every role) keeps the parameters, as
-        the torch instantiated models do; pass a ``key`` to draw new ones. A recurrent model is initialised in
-        the rollout layout, from zero states when ``inputs`` has no ``"rnn"``.
+        The instantiators return models already initialised with their own key. Calling this again without
+        ``inputs`` and ``key`` (e.g. a runner initialising every role) keeps the parameters, as the torch
+        instantiated models do; pass a ``key`` to draw new ones. A recurrent model is initialised in the rollout
+        layout, from zero states when ``inputs`` has no ``"rnn"``.
         """
         if key is None and not inputs and self.__dict__.get("_mixrl_state_dict") is not None:
             return
@@ -141,120 +212,14 @@ class Generated(Model):
         inputs = dict(inputs) or {name: jnp.zeros(s.shape, s.dtype) for name, s in sample_structs(self).items()}
         if "rnn" not in inputs:
             rows = jnp.shape(inputs["states"])[0]
-            sizes = self.get_specification()["rnn"]["sizes"]
-            inputs["rnn"] = [jnp.zeros((size[0], rows, size[2])) for size in sizes]
+            inputs["rnn"] = [jnp.zeros((size[0], rows, size[2])) for size in self.get_specification()["rnn"]["sizes"]]
         training, self.training = self.training, False
         try:
             Model.init_state_dict(self, role, inputs, key)
         finally:
             self.training = training
 
-    @nn.nowrap
-    def _mixrl_recurrent_parameters(self, recurrent: Mapping[str, int]) -> None:
-        """``num_envs`` / ``sequence_length`` attributes of a recurrent model (validated by the instantiator)."""
-        if self._plan.recurrent is not None:
-            self.num_envs, self.sequence_length = recurrent["num_envs"], recurrent["sequence_length"]
 
-    @staticmethod
-    def _mixrl_outputs(env: Env) -> dict[str, Any]:
-        """The outputs dict of one call: the final recurrent states, if any (a new dict: mixins add keys)."""
-        return {"rnn": env[RNN_STATES]} if RNN_STATES in env else {}
-
-    @nn.nowrap
-    def _mixrl_not_cloned(self, parent: Any, what: str) -> None:
-        """A constructor called without a description: Flax's clone (the plan is copied after), else an error."""
-        if parent is None:
-            raise TypeError(f"{type(self).__name__} is built by the instantiators: call {what}(...) instead")
-        nn.Module.__post_init__(self)
-
-
-class _SingleRole(Generated):
-    """A single-role generated model; concrete classes bind ``__init__`` ahead of their mixin's.
-
-    Class attribute ``_mixin`` (not annotated: Flax makes annotated attributes dataclass fields).
-    """
-
-    def __init__(
-        self,
-        observation_space: Any = None,
-        action_space: Any = None,
-        device: Any = None,
-        description: Description | None = None,
-        mixin_kwargs: Mapping[str, Any] = {},
-        log_std: Mapping[str, Any] = {},
-        recurrent: Mapping[str, int] = RECURRENT_PARAMETERS,
-        parent: Any = None,
-        name: str | None = None,
-    ) -> None:
-        Model.__init__(self, observation_space, action_space, device, parent, name)
-        mixin = self._mixin
-        if description is None:
-            self._mixrl_not_cloned(parent, mixin.function)
-            return
-        output = description.output
-        units = None if output.units is None else resolve_units(output.units, self.num_observations, self.num_actions)
-        readers, steps = plan_network(description.network, self, head=units)
-        node = compile_expression(output.expression.tree, output.refs(steps[-1].name), spaces_of(self))
-        size = self.num_actions if units is None else units
-        head = Head(f"output {output.expression.text!r}", None, node, width_for(mixin, size, self.num_actions))
-        dry_run(self, readers, steps, [head])
-        log_std_plan = LogStd(log_std_size(size, type(self).__name__), **log_std) if mixin.log_std else None
-        self._plan = SinglePlan(readers, steps, node, log_std_plan)
-        self._mixrl_recurrent_parameters(recurrent)
-        MIXIN_CLASSES[mixin.name].__init__(self, **mixin_kwargs)
-
-    def setup(self) -> None:
-        build_containers(self, self._plan.steps)
-        if self._plan.log_std is not None:
-            self.log_std_parameter = self._plan.log_std.value(self)
-
-    def __call__(self, inputs: Mapping[str, Any], role: str = "") -> tuple:
-        """``(output, log_std_parameter, outputs)`` for the Gaussian kinds, else ``(output, outputs)``.
-
-        ``output`` is (batch, units); ``outputs`` holds the final states ``"rnn"`` of a recurrent model, else is empty.
-        """
-        plan = self._plan
-        env = evaluate(self, plan.readers, plan.steps, inputs)
-        output, outputs = plan.output(env), self._mixrl_outputs(env)
-        return (output, self.log_std_parameter, outputs) if plan.log_std is not None else (output, outputs)
-
-
-class CategoricalModel(CategoricalMixin, _SingleRole):
-    """Generated categorical model: ``__call__`` returns ``(net_output (batch, n), {})``."""
-
-    _mixin = MIXINS["categoricalmixin"]
-    __init__ = _SingleRole.__init__
-
-
-class MultiCategoricalModel(MultiCategoricalMixin, _SingleRole):
-    """Generated multi-categorical model: ``__call__`` returns ``(net_output (batch, sum(nvec)), {})``."""
-
-    _mixin = MIXINS["multicategoricalmixin"]
-    __init__ = _SingleRole.__init__
-
-
-class DeterministicModel(DeterministicMixin, _SingleRole):
-    """Generated deterministic model: ``__call__`` returns ``(output, {})``."""
-
-    _mixin = MIXINS["deterministicmixin"]
-    __init__ = _SingleRole.__init__
-
-
-class GaussianModel(GaussianMixin, _SingleRole):
-    """Generated Gaussian model: ``__call__`` returns ``(mean_actions, log_std_parameter, {})``."""
-
-    _mixin = MIXINS["gaussianmixin"]
-    __init__ = _SingleRole.__init__
-
-
-class MultivariateGaussianModel(MultivariateGaussianMixin, _SingleRole):
-    """Generated multivariate Gaussian model: ``__call__`` returns ``(mean_actions, log_std_parameter, {})``."""
-
-    _mixin = MIXINS["multivariategaussianmixin"]
-    __init__ = _SingleRole.__init__
-
-
-SINGLE_CLASSES = {
-    cls.__name__: cls
-    for cls in (CategoricalModel, MultiCategoricalModel, DeterministicModel, GaussianModel, MultivariateGaussianModel)
-}
+def generated_class(bases: tuple[type, ...], name: str, function: str) -> type:
+    """``class <name>(*bases, Model)`` for the given mixins (one class per combination)."""
+    return model_class(Generated, bases, name, function)

@@ -1,4 +1,4 @@
-"""The Flax entries of a container's ``nn.Sequential``, from the framework-free layer descriptions.
+"""The JAX ops table of the expression language, and the Flax entries of a container's ``nn.Sequential``.
 
 A layer becomes an :class:`Op`: ``nn.Dense(features, use_bias)`` for ``linear``, ``nn.Conv(features,
 kernel_size, strides, padding, use_bias)`` for ``conv2d`` (NHWC inputs; padding strings upper-cased, torch's
@@ -15,12 +15,76 @@ from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
+import gymnasium
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from mixrl.models.jax.rnn import Recurrent
+from mixrl.utils.model_instantiators._compile import Ops
+from mixrl.utils.model_instantiators._compile import one_hot_encoding as _one_hot_encoding
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
-from mixrl.utils.model_instantiators.jax._expressions import ACTIVATION_FUNCTIONS, FLAX_NAMES
+from mixrl.utils.model_instantiators._source import literal
+from mixrl.utils.model_instantiators.jax._recurrent import Recurrent
+from mixrl.utils.spaces.jax import unflatten_tensorized_space
+
+# flax.linen functions, so a Sequential holds them as layers and return_source names them (``nn.<name>``)
+ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+    "sigmoid": nn.sigmoid,
+    "leaky_relu": nn.leaky_relu,
+    "elu": nn.elu,
+    "softplus": nn.softplus,
+    "softsign": nn.soft_sign,
+    "selu": nn.selu,
+    "softmax": nn.softmax,  # over the last axis
+}
+FLAX_NAMES = {name: function.__name__ for name, function in ACTIVATION_FUNCTIONS.items()}
+
+
+def _concatenate(items: list[jax.Array]) -> jax.Array:
+    return jnp.concatenate(items, axis=-1)
+
+
+def _getitem(value: Any, index: Any) -> Any:
+    """``value[index]``; for an array, integer indices are checked first (JAX clamps out-of-range ones silently).
+
+    Raises:
+        IndexError: an integer index is out of range for the array's shape.
+    """
+    if isinstance(value, jax.Array):
+        # bounds check on a zero-stride NumPy view of the same shape: no memory, NumPy's indexing rules
+        np.lib.stride_tricks.as_strided(np.zeros(1, bool), shape=value.shape, strides=(0,) * value.ndim)[index]
+    return value[index]
+
+
+def _unflatten(space: Any, x: Any) -> Any:
+    return unflatten_tensorized_space(space, jnp.asarray(x))
+
+
+def _one_hot(index: jax.Array, shift: np.ndarray, width: int) -> jax.Array:
+    shifted = jnp.asarray(index).astype(jnp.int32) + shift.astype(np.int32)
+    return jax.nn.one_hot(shifted, width, dtype=jnp.float32).sum(axis=1)
+
+
+OPS = Ops(jax.Array, _concatenate, jnp.transpose, _getitem, jnp.reshape, _unflatten, _one_hot, ACTIVATION_FUNCTIONS)
+
+
+def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDiscrete, x: jax.Array) -> jax.Array:
+    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+
+    Args:
+        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
+        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values (ints or floats).
+
+    Returns:
+        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
+
+    Raises:
+        ValueError: another space, or ``x`` has the wrong number of values per sample.
+    """
+    return _one_hot_encoding(space, jnp.asarray(x), OPS)
+
 
 LAYER_OPS = ("Dense", "Conv", "flatten", "Recurrent")  # the other kinds are activations
 
@@ -65,7 +129,7 @@ class Op:
     declared: tuple[tuple[str, int], ...] = ()
 
     def build(self) -> Callable[..., Any]:
-        """A fresh module (or function) for a ``Sequential`` (``Recurrent`` also takes and returns states)."""
+        """A fresh module (or function) for a ``Sequential``."""
         if self.kind in ("Dense", "Conv"):
             return getattr(nn, self.kind)(**dict(self.args))
         if self.kind == "Recurrent":
@@ -82,11 +146,6 @@ class Op:
         if self.kind == "flatten":
             return Flatten(**dict(self.args)).source()
         return f"nn.{FLAX_NAMES[self.kind]}"
-
-
-def literal(value: Any) -> str:
-    """``repr`` with double-quoted strings (the style of the rendered source)."""
-    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:

@@ -1,52 +1,30 @@
 """PyTorch model instantiators: ready-to-use models from a declarative description.
 
-Two description styles are accepted: the definition style (``network=[...]``, ``output="..."``) and the
-legacy ``hiddens`` style (``input_shape``, ``hiddens``, ``hidden_activation``, ``output_shape``,
-``output_activation``, ``output_scale``; also positionally in skrl 1.x's order). The legacy defaults apply
-whenever the legacy style is used or no description is given: a 256-256 ReLU MLP on the states with a
-``tanh`` output (no output activation for the categorical models). Strings are parsed and checked,
-never executed; ``return_source=True`` renders the source of an equivalent class instead of building.
-
-A container may start with one recurrent layer (``{"gru": {"hidden_size": 64, "num_layers": 1}}``, also
-``lstm`` and ``rnn``; at most one per model): the model then follows skrl 1.x's recurrent-model contract
-(``num_envs`` / ``sequence_length`` keywords, ``get_specification()``, ``inputs["rnn"]`` in, final states
-in ``outputs["rnn"]``). Every model keeps its resolved description (``model.description``), which
-``Model.save`` writes beside the weights; :func:`load_model` rebuilds a model from a checkpoint and
-:func:`model_from_config` builds models from a dict or YAML document.
-
-Common arguments: ``observation_space`` / ``action_space`` (int, sequence of ints, gymnasium space or
-None) and ``device`` (as for :class:`mixrl.models.torch.Model`).
+The functions, their arguments, description styles and defaults are those of the framework-free front end
+(:class:`mixrl.utils.model_instantiators._api.Instantiators`); this backend adds its ops table (``_ops``),
+its ``torch.nn`` model classes (``_models``, ``_tabular``) and its source
+templates (``_source``). Models have materialised layers (input widths from a one-sample dry run), state-dict
+names ``<name>_container.<i>.*``, ``<role>_layer.*`` and ``log_std_parameter``; ``Model.save`` writes the
+resolved description (``model.description``) beside the weights, which :func:`load_model` reads back.
 """
 
 from __future__ import annotations
 
 try:
-    import torch
+    import torch  # noqa: F401
 except ImportError as error:  # pragma: no cover - exercised only without torch
     raise ImportError(
         "mixrl.utils.model_instantiators.torch needs PyTorch: install torch, then pip install 'mixrl[torch]'"
     ) from error
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from mixrl.models.torch.base import Model
+from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
-from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
-from mixrl.utils.model_instantiators.torch._config import load_model, model_from_config
-from mixrl.utils.model_instantiators.torch._expressions import one_hot_encoding
-from mixrl.utils.model_instantiators.torch._instantiate import (
-    ACTIVATIONS,
-    HIDDENS,
-    INPUT,
-    NONE,
-    OUTPUT,
-    SCALE,
-    TANH,
-    instantiate,
-    instantiate_shared,
-    legacy_keywords,
-)
+from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, generated_class
+from mixrl.utils.model_instantiators.torch._ops import one_hot_encoding
+from mixrl.utils.model_instantiators.torch._source import source
+from mixrl.utils.model_instantiators.torch._tabular import TabularModel, tabular_source
 
 __all__ = [
     "Shape",
@@ -59,218 +37,22 @@ __all__ = [
     "multivariate_gaussian_model",
     "one_hot_encoding",
     "shared_model",
+    "tabular_model",
 ]
 
-Space = Any
-Device = str | torch.device | None
-Network = Sequence[Mapping[str, Any]]
-Reduction = Literal["mean", "sum", "prod", "none"]
-NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
+
+def _finish(model: Any) -> None:
+    """Torch models are complete once built (materialised layers, on their device)."""
 
 
-def categorical_model(
-    observation_space: Space = None,
-    action_space: Space = None,
-    device: Device = None,
-    unnormalized_log_prob: bool = True,
-    input_shape: Shape = INPUT,
-    hiddens: list = HIDDENS,
-    hidden_activation: list = ACTIVATIONS,
-    output_shape: Shape = OUTPUT,
-    output_activation: str | None = NONE,
-    output_scale: float = SCALE,
-    *,
-    network: Network = [],
-    output: str | Shape = "",
-    return_source: bool = False,
-    num_envs: int = NUM_ENVS,
-    sequence_length: int = SEQUENCE_LENGTH,
-) -> Model | str:
-    """A :class:`~mixrl.models.torch.CategoricalMixin` model; its output is (batch, n) logits or probabilities.
-
-    Args:
-        unnormalized_log_prob: the output holds logits (otherwise probabilities).
-        input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale: legacy style.
-        network: containers ``[{name, input, layers, activations}, ...]``; ``output``: output expression.
-        return_source: return the source of an equivalent ``CategoricalModel`` class instead of a model.
-        num_envs: recurrent networks only (a ``gru``/``lstm``/``rnn`` layer): the rollout batch size in
-            ``get_specification()["rnn"]["sizes"]``; ignored otherwise.
-        sequence_length: recurrent networks only: the training sequence length ``L``; ignored otherwise.
-
-    Raises:
-        TypeError: both description styles are given, or an unknown keyword.
-        ValueError: an invalid description (the message names the bad part and the allowed values).
-    """
-    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    kwargs = {"unnormalized_log_prob": unnormalized_log_prob}
-    spaces, description = (observation_space, action_space, device), (network, output, legacy)
-    return instantiate("categoricalmixin", spaces, kwargs, description, recurrent, return_source)
-
-
-def multicategorical_model(
-    observation_space: Space = None,
-    action_space: Space = None,
-    device: Device = None,
-    unnormalized_log_prob: bool = True,
-    input_shape: Shape = INPUT,
-    hiddens: list = HIDDENS,
-    hidden_activation: list = ACTIVATIONS,
-    output_shape: Shape = OUTPUT,
-    output_activation: str | None = NONE,
-    output_scale: float = SCALE,
-    *,
-    reduction: Reduction = "sum",
-    network: Network = [],
-    output: str | Shape = "",
-    return_source: bool = False,
-    num_envs: int = NUM_ENVS,
-    sequence_length: int = SEQUENCE_LENGTH,
-) -> Model | str:
-    """A :class:`~mixrl.models.torch.MultiCategoricalMixin` model; its output is (batch, sum(nvec)).
-
-    Args: as :func:`categorical_model`, plus ``reduction`` of the per-component log-probabilities.
-    """
-    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    kwargs = {"unnormalized_log_prob": unnormalized_log_prob, "reduction": reduction}
-    spaces, description = (observation_space, action_space, device), (network, output, legacy)
-    return instantiate("multicategoricalmixin", spaces, kwargs, description, recurrent, return_source)
-
-
-def deterministic_model(
-    observation_space: Space = None,
-    action_space: Space = None,
-    device: Device = None,
-    clip_actions: bool = False,
-    input_shape: Shape = INPUT,
-    hiddens: list = HIDDENS,
-    hidden_activation: list = ACTIVATIONS,
-    output_shape: Shape = OUTPUT,
-    output_activation: str | None = TANH,
-    output_scale: float = SCALE,
-    *,
-    network: Network = [],
-    output: str | Shape = "",
-    return_source: bool = False,
-    num_envs: int = NUM_ENVS,
-    sequence_length: int = SEQUENCE_LENGTH,
-) -> Model | str:
-    """A :class:`~mixrl.models.torch.DeterministicMixin` model (actions, state values or Q-values).
-
-    Args: as :func:`categorical_model`; ``clip_actions`` clamps the output to the Box action bounds.
-    """
-    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    spaces, description = (observation_space, action_space, device), (network, output, legacy)
-    return instantiate(
-        "deterministicmixin", spaces, {"clip_actions": clip_actions}, description, recurrent, return_source
-    )
-
-
-def gaussian_model(
-    observation_space: Space = None,
-    action_space: Space = None,
-    device: Device = None,
-    clip_actions: bool = False,
-    clip_log_std: bool = True,
-    min_log_std: float = -20,
-    max_log_std: float = 2,
-    input_shape: Shape = INPUT,
-    hiddens: list = HIDDENS,
-    hidden_activation: list = ACTIVATIONS,
-    output_shape: Shape = OUTPUT,
-    output_activation: str | None = TANH,
-    output_scale: float = SCALE,
-    *,
-    reduction: Reduction = "sum",
-    initial_log_std: float = 0,
-    fixed_log_std: bool = False,
-    network: Network = [],
-    output: str | Shape = "",
-    return_source: bool = False,
-    num_envs: int = NUM_ENVS,
-    sequence_length: int = SEQUENCE_LENGTH,
-) -> Model | str:
-    """A :class:`~mixrl.models.torch.GaussianMixin` model: mean actions plus a state-independent ``log_std_parameter``.
-
-    Args: as :func:`categorical_model`, plus the Gaussian mixin settings, ``initial_log_std`` (fill value of
-    ``log_std_parameter``, shape (output size,)) and ``fixed_log_std`` (``requires_grad=False``, still saved).
-    """
-    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    kwargs: dict[str, Any] = dict(clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std)
-    kwargs.update(max_log_std=max_log_std, reduction=reduction)
-    log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-    spaces, description = (observation_space, action_space, device), (network, output, legacy)
-    return instantiate("gaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
-
-
-def multivariate_gaussian_model(
-    observation_space: Space = None,
-    action_space: Space = None,
-    device: Device = None,
-    clip_actions: bool = False,
-    clip_log_std: bool = True,
-    min_log_std: float = -20,
-    max_log_std: float = 2,
-    input_shape: Shape = INPUT,
-    hiddens: list = HIDDENS,
-    hidden_activation: list = ACTIVATIONS,
-    output_shape: Shape = OUTPUT,
-    output_activation: str | None = TANH,
-    output_scale: float = SCALE,
-    *,
-    initial_log_std: float = 0,
-    fixed_log_std: bool = False,
-    network: Network = [],
-    output: str | Shape = "",
-    return_source: bool = False,
-    num_envs: int = NUM_ENVS,
-    sequence_length: int = SEQUENCE_LENGTH,
-) -> Model | str:
-    """A :class:`~mixrl.models.torch.MultivariateGaussianMixin` model (arguments as :func:`gaussian_model`)."""
-    legacy = legacy_keywords(input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale)
-    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    kwargs = dict(
-        clip_actions=clip_actions, clip_log_std=clip_log_std, min_log_std=min_log_std, max_log_std=max_log_std
-    )
-    log_std = {"initial_log_std": initial_log_std, "fixed_log_std": fixed_log_std}
-    spaces, description = (observation_space, action_space, device), (network, output, legacy)
-    return instantiate("multivariategaussianmixin", spaces, kwargs, description, recurrent, return_source, log_std)
-
-
-def shared_model(
-    observation_space: Space = None,
-    action_space: Space = None,
-    device: Device = None,
-    structure: Sequence[str] | str = ["GaussianMixin", "DeterministicMixin"],
-    roles: Sequence[str] = [],
-    parameters: Sequence[Mapping[str, Any]] = [],
-    single_forward_pass: bool = True,
-    return_source: bool = False,
-    *,
-    num_envs: int = NUM_ENVS,
-    sequence_length: int = SEQUENCE_LENGTH,
-) -> Model | str:
-    """One model serving several roles: a shared trunk and one head per role.
-
-    Args:
-        structure: mixin class names (case-insensitive), one per role; a string is split on commas and
-            ``""`` means ``["GaussianMixin", "DeterministicMixin"]``.
-        roles: role names (Python identifiers), e.g. ``["policy", "value"]``.
-        parameters: per role, the mixin's keywords plus ``output`` (or legacy ``output_shape``,
-            ``output_activation``, ``output_scale``); the trunk is ``parameters[0]["network"]`` (or its legacy
-            ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
-        single_forward_pass: reuse the trunk computed by ``roles[0]`` for the next role on the same states (and,
-            for a recurrent trunk, the same ``inputs["rnn"]`` / ``inputs["terminated"]`` tensors).
-        return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
-        num_envs, sequence_length: as for :func:`categorical_model`; every role returns the same final states.
-
-    Raises:
-        ValueError: lengths differ, fewer than 2 roles, two Gaussian-type roles, or an invalid description.
-        TypeError: unknown parameter keys.
-    """
-    spaces = (observation_space, action_space, device)
-    recurrent = {"num_envs": num_envs, "sequence_length": sequence_length}
-    return instantiate_shared(spaces, structure, roles, parameters, single_forward_pass, recurrent, return_source)
+BACKEND = Backend("torch", generated_class, MIXIN_CLASSES, source, _finish, lambda: TabularModel, tabular_source)
+_functions = Instantiators(BACKEND)
+categorical_model = _functions.categorical_model
+multicategorical_model = _functions.multicategorical_model
+deterministic_model = _functions.deterministic_model
+gaussian_model = _functions.gaussian_model
+multivariate_gaussian_model = _functions.multivariate_gaussian_model
+shared_model = _functions.shared_model
+tabular_model = _functions.tabular_model
+model_from_config = _functions.model_from_config
+load_model = _functions.load_model

@@ -1,204 +1,238 @@
-"""Single-role model classes built by the instantiators, and the evaluation every generated model shares.
+"""The torch model classes built by the instantiators: materialised layers from a one-sample dry run.
 
-A generated model reads the input tokens, runs its containers in order, then the output expression.
-State-dict names follow skrl 1.4: ``<name>_container.<i>.*`` (the single-role token layer is the
-last module of the last container), ``<role>_layer.*`` for shared-model heads (see ``_shared``),
-``log_std_parameter``.
-A model with a recurrent layer follows skrl 1.x's recurrent-model contract: constructor keywords ``num_envs`` and
-``sequence_length``, ``get_specification()`` from ``rnn_specification``, ``inputs["rnn"]`` in and the final
-states out as ``outputs["rnn"]`` (one state list shared by every role of a shared model).
+Every container is built and run on a CPU batch of one sample of the spaces, layer by layer, so each layer
+is created with its real input width (no lazy modules): an optimizer can be created right after
+construction. State-dict names follow skrl 1.4: ``<name>_container.<i>.*`` (the single-role token layer is
+the last module of the last container), ``<role>_layer.*`` for shared-model heads, ``log_std_parameter``.
+A recurrent layer (always the first of its container) runs through
+:func:`~mixrl.models.torch.rnn.sequence_forward`; the model then has the recurrent-model contract
+(``num_envs``, ``sequence_length``, ``get_specification()``, ``inputs["rnn"]`` in, ``outputs["rnn"]`` out).
+With ``single_forward_pass`` the trunk computed by the first role of a shared model is reused by the next
+role on the same states (and, for a recurrent trunk, the same recurrent inputs).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
-from typing import Any
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
+import gymnasium
 import torch
 
+from mixrl._logging import logger
 from mixrl.models.torch.base import Model
 from mixrl.models.torch.categorical import CategoricalMixin
 from mixrl.models.torch.deterministic import DeterministicMixin
 from mixrl.models.torch.gaussian import GaussianMixin
 from mixrl.models.torch.multicategorical import MultiCategoricalMixin
 from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
-from mixrl.models.torch.rnn import rnn_specification
-from mixrl.utils.model_instantiators._description import Description
-from mixrl.utils.model_instantiators._kinds import MIXINS, RECURRENT_PARAMETERS, Mixin, check_recurrent, log_std_size
-from mixrl.utils.model_instantiators._layers import resolve_units
-from mixrl.utils.model_instantiators.torch._builder import (
-    RNN_STATES,
-    RecurrentStep,
+from mixrl.models.torch.rnn import rnn_specification, sequence_forward
+from mixrl.utils.model_instantiators._description import Container
+from mixrl.utils.model_instantiators._generated import (
+    Described,
+    Plan,
     Step,
-    build_containers,
-    evaluate_output,
-    spaces_of,
+    check_heads,
+    evaluate,
+    head_outputs,
+    model_class,
+    plan_heads,
+    trace,
 )
-from mixrl.utils.model_instantiators.torch._expressions import Env, Node, compile_expression
+from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
+from mixrl.utils.model_instantiators._layers import Layer, resolve_units
+from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators.torch._ops import ACTIVATION_MODULES, OPS
+from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
 
-MIXIN_CLASSES: dict[str, type[Any]] = {
+MIXIN_CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (CategoricalMixin, MultiCategoricalMixin, DeterministicMixin, GaussianMixin, MultivariateGaussianMixin)
 }
+_RECURRENT_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}
 
 
-class Generated(Model):
-    """Evaluation shared by all generated models (see ``_builder.build_containers`` for the plan)."""
-
-    _mixrl_readers: list[tuple[str, Any]]  # (token, reader), set by build_containers
-    _mixrl_steps: list[Step]  # (container name, container or RecurrentStep, input node), set by build_containers
-    _mixrl_recurrent: RecurrentStep | None
-    _mixrl_description: dict[str, Any] | None
-
-    def _mixrl_finish(self, recurrent: Mapping[str, int]) -> None:
-        """After the containers are built: an empty description slot, and ``num_envs`` / ``sequence_length``.
-
-        Raises:
-            ValueError: ``num_envs`` or ``sequence_length`` is not a positive int.
-        """
-        self._mixrl_description = None
-        check_recurrent(recurrent["num_envs"], recurrent["sequence_length"])
-        if self._mixrl_recurrent is not None:
-            self.num_envs, self.sequence_length = recurrent["num_envs"], recurrent["sequence_length"]
-
-    @property
-    def recurrent_parameters(self) -> dict[str, int] | None:
-        """``{"num_envs": ..., "sequence_length": ...}`` of a recurrent model, else None."""
-        if self._mixrl_recurrent is None:
-            return None
-        return {"num_envs": self.num_envs, "sequence_length": self.sequence_length}
-
-    @property
-    def description(self) -> dict[str, Any] | None:
-        """The resolved description (a copy; plain data): ``model_from_config(model.description)`` rebuilds it.
-
-        ``Model.save`` writes it beside the weights; None for a model not built by an instantiator.
-        """
-        return copy.deepcopy(self._mixrl_description)
-
-    def get_specification(self) -> dict[str, Any]:
-        """``{"rnn": {"sequence_length": L, "sizes": [(num_layers, num_envs, H), ...]}}`` if recurrent, else ``{}``."""
-        if self._mixrl_recurrent is None:
-            return {}
-        return rnn_specification(self._mixrl_recurrent.rnn, self.num_envs, self.sequence_length)
-
-    def _mixrl_trunk(self, inputs: Mapping[str, Any]) -> Env:
-        env = {token: read(inputs) for token, read in self._mixrl_readers}
-        for name, container, node in self._mixrl_steps:
-            if isinstance(container, RecurrentStep):
-                states = inputs.get("rnn")
-                if states is None:
-                    raise ValueError(
-                        f"{type(self).__name__} is recurrent: inputs['rnn'] must hold the states shaped as "
-                        f"get_specification()['rnn']['sizes'] {self.get_specification()['rnn']['sizes']}"
-                    )
-                terminated = inputs.get("terminated")
-                x = node(env)
-                env[name], env[RNN_STATES] = container(x, states, terminated, self.sequence_length, self.training)
-            else:
-                env[name] = container(node(env))
-        return env
-
-    @staticmethod
-    def _mixrl_outputs(env: Env) -> dict[str, Any]:
-        """The outputs dict of one call: the final recurrent states, if any (a new dict: mixins add keys)."""
-        return {"rnn": env[RNN_STATES]} if RNN_STATES in env else {}
-
-    def _mixrl_log_std(self, size: int | None, initial_log_std: float = 0, fixed_log_std: bool = False) -> None:
-        data = torch.full((log_std_size(size, type(self).__name__),), float(initial_log_std))
-        self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not fixed_log_std)
-
-    def _mixrl_width(self, mixin: Mixin, size: int | None) -> int | None:
-        """Output width the mixin needs: the log-std size (Gaussian types), the action width (categoricals)."""
-        if mixin.log_std:
-            return size
-        return None if mixin.name == "DeterministicMixin" else self.num_actions
+def sample_inputs(model: Any) -> dict[str, torch.Tensor]:
+    """A flat float32 CPU batch of one valid sample per space: ``{"states": (1, S), "taken_actions": (1, A)}``."""
+    inputs: dict[str, Any] = {}
+    for key, space in (("states", model.observation_space), ("taken_actions", model.action_space)):
+        if isinstance(space, gymnasium.Space):
+            sample = sample_space(space, batch_size=1, backend="native", device="cpu", seed=0)
+            inputs[key] = cast(torch.Tensor, flatten_tensorized_space(sample)).float()
+        elif space is not None:
+            inputs[key] = torch.zeros(1, compute_space_size(space))
+    return inputs
 
 
-class _SingleRole(Generated):
-    """A single-role generated model; concrete classes bind ``__init__`` (ahead of the mixin's) and ``compute``."""
+def _declared(layer: Layer, key: str, actual: int, sizes: tuple[Any, Any], where: str) -> None:
+    declared = layer.args.get(key)
+    if declared is not None and resolve_units(declared, *sizes) != actual:
+        raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {actual}")
 
-    _mixrl_mixin: Mixin
-    _mixrl_output: Node
+
+def layer_modules(layer: Layer | None, x: torch.Tensor, sizes: tuple[Any, Any], head: int, where: str) -> list[Any]:
+    """The module of ``layer`` for the input ``x`` (its width fills ``in_features`` / ``in_channels``), then
+    its activation module; ``layer`` None is the single-role token layer of ``head`` units.
+
+    Raises:
+        ValueError: a declared input width differs from the actual one, or a layer gets an input of the wrong rank.
+    """
+    if layer is None:
+        return [torch.nn.Linear(x.shape[-1], head)]
+    args = {key: value for key, value in layer.args.items() if key not in ("in_features", "in_channels", "input_size")}
+    if layer.recurrent:
+        if x.ndim != 2:
+            raise ValueError(
+                f"{where}: a {layer.kind} layer needs a (batch, features) input, got shape {tuple(x.shape)} "
+                "(flatten it in an earlier container)"
+            )
+        _declared(layer, "input_size", x.shape[-1], sizes, where)
+        module: torch.nn.Module = _RECURRENT_MODULES[layer.kind](x.shape[-1], batch_first=True, **args)
+    elif layer.kind == "linear":
+        _declared(layer, "in_features", x.shape[-1], sizes, where)
+        module = torch.nn.Linear(x.shape[-1], resolve_units(args.pop("out_features"), *sizes), **args)
+    elif layer.kind == "conv2d":
+        if x.ndim not in (3, 4):
+            raise ValueError(
+                f"{where}: conv2d needs a (batch, channels, height, width) input, got shape {tuple(x.shape)} "
+                "(NHWC images: permute(STATES, (0, 3, 1, 2)))"
+            )
+        _declared(layer, "in_channels", x.shape[-3], sizes, where)
+        module = torch.nn.Conv2d(x.shape[-3], **args)
+    else:
+        module = torch.nn.Flatten(**args)
+    return [module] if layer.activation is None else [module, ACTIVATION_MODULES[layer.activation]()]
+
+
+def _run(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, torch.nn.RNNBase):  # one rollout step from zero states
+        return sequence_forward(module, x, None, sequence_length=1, training=False)[0]  # type: ignore[arg-type]
+    return module(x)
+
+
+class Generated(Described, Model):
+    """A generated model: containers, one head per role, optional single forward pass (shared models)."""
+
+    _mixrl_class_key: tuple[tuple[type, ...], str, str]
 
     def __init__(
         self,
         observation_space: Any,
         action_space: Any,
         device: Any,
-        description: Description,
-        mixin_kwargs: Mapping[str, Any],
-        log_std: Mapping[str, Any],
+        network: Sequence[Container],
+        roles: Sequence[Role],
+        single_forward_pass: bool = True,
         recurrent: Mapping[str, int] = RECURRENT_PARAMETERS,
     ) -> None:
-        mixin = self._mixrl_mixin
         Model.__init__(self, observation_space, action_space, device)
-        MIXIN_CLASSES[mixin.name].__init__(self, **mixin_kwargs)
-        output = description.output
-        units = None if output.units is None else resolve_units(output.units, self.num_observations, self.num_actions)
-        env = build_containers(self, description.network, head=units)
-        last = description.network[-1].name
-        self._mixrl_output = compile_expression(output.expression.tree, output.refs(last), spaces_of(self))
-        size = self.num_actions if units is None else units
-        if mixin.log_std:
-            self._mixrl_log_std(size, **log_std)
-        evaluate_output(self._mixrl_output, env, f"output {output.expression.text!r}", self._mixrl_width(mixin, size))
-        self._mixrl_finish(recurrent)
+        for role in roles:
+            mixin: Any = MIXIN_CLASSES[role.mixin.name]
+            mixin.__init__(self, **role.kwargs, role=role.name)
+        inline, heads = plan_heads(self, network, roles, OPS)
+        sizes = (self.num_observations, self.num_actions)
+        with torch.no_grad():
+            token_readers, containers, env = trace(
+                self,
+                network,
+                sample_inputs(self),
+                OPS,
+                lambda layer, x, where: layer_modules(layer, x, sizes, inline or 0, where),
+                _run,
+                inline,
+            )
+            steps = []
+            for container, node, modules in containers:
+                setattr(self, f"{container.name}_container", torch.nn.Sequential(*modules))
+                recurrent_layer = bool(container.layers) and container.layers[0].recurrent
+                steps.append(Step(container, node, tuple(modules), recurrent_layer))
+            for head in heads.values():
+                if head.layer is not None:
+                    setattr(self, f"{head.role}_layer", torch.nn.Linear(env[network[-1].name].shape[-1], head.layer))
+                if head.log_std is not None:
+                    data = torch.full((head.log_std.size,), float(head.log_std.initial_log_std))
+                    self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not head.log_std.fixed_log_std)
+            check_heads(heads, env, network[-1].name, lambda head, x: getattr(self, f"{head.role}_layer")(x), OPS)
+        producer = roles[0].name if single_forward_pass and len(roles) > 1 else None
+        if producer is not None and any(token != "STATES" for token, _ in token_readers):
+            logger.warning("shared_model: the trunk reads ACTIONS, so single_forward_pass is off (it keys on states)")
+            producer = None
+        self._plan = Plan(token_readers, tuple(steps), heads, bool(single_forward_pass), producer)
+        self._mixrl_rnn_key: list[tuple] | None = None
+        self._mixrl_set_recurrent(recurrent)
         self.to(self.device)
 
+    def get_specification(self) -> dict[str, Any]:
+        """``{"rnn": {"sequence_length": L, "sizes": [(num_layers, num_envs, H), ...]}}`` if recurrent, else ``{}``."""
+        step = self._plan.recurrent
+        if step is None:
+            return {}
+        rnn = getattr(self, f"{step.name}_container")[0]
+        return rnn_specification(rnn, self.num_envs, self.sequence_length)
 
-def _compute(self: _SingleRole, inputs: Mapping[str, Any], role: str = "") -> tuple[torch.Tensor, dict]:
-    env = self._mixrl_trunk(inputs)
-    return self._mixrl_output(env), self._mixrl_outputs(env)
+    def _mixrl_container(self, step: Step, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, f"{step.name}_container")(x)
+
+    def _mixrl_recurrent(self, step: Step, x: torch.Tensor, states: Any, terminated: Any) -> tuple:
+        container = getattr(self, f"{step.name}_container")
+        out, final = sequence_forward(
+            container[0], x, states, terminated=terminated, sequence_length=self.sequence_length, training=self.training
+        )
+        for module in itertools.islice(container, 1, None):
+            out = module(out)
+        return out, final
+
+    def compute(self, inputs: Mapping[str, Any], role: str = "") -> tuple:
+        """The trunk (cached between the producer role and the next role on the same states), then the head.
+
+        Returns:
+            ``(output, log_std_parameter, outputs)`` for the Gaussian kinds, else ``(output, outputs)``.
+
+        Raises:
+            ValueError: ``role`` is not one of a shared model's roles.
+        """
+        plan = self._plan
+        head = plan.head(self, role)
+        if plan.producer is None:
+            env = evaluate(self, plan, inputs)
+        else:
+            if plan.recurrent is not None:
+                self._mixrl_match_rnn_inputs(role, inputs)
+            env = self.shared_cache(role, inputs["states"], lambda _: evaluate(self, plan, inputs), plan.producer)
+        return head_outputs(self, head, env, None if head.layer is None else getattr(self, f"{head.role}_layer"))
+
+    def _mixrl_match_rnn_inputs(self, role: str, inputs: Mapping[str, Any]) -> None:
+        """Extend the single-forward-pass key (the states) with the recurrent inputs.
+
+        The producer records ``inputs["rnn"]`` and ``inputs["terminated"]`` (identity, version, storage); a
+        consumer whose recurrent inputs are not those same, unchanged tensors drops the cached trunk, so it
+        is recomputed. PPO-style agents pass one state list to both roles and keep the reuse.
+        """
+        states = inputs.get("rnn")
+        tensors = [*(() if states is None else states), inputs.get("terminated")]
+        key = [(t, t._version, t.data_ptr()) if isinstance(t, torch.Tensor) else (t,) for t in tensors]
+        if role == self._plan.producer:
+            self._mixrl_rnn_key = key
+            return
+        stored, self._mixrl_rnn_key = self._mixrl_rnn_key, None
+        if (
+            stored is None
+            or len(stored) != len(key)
+            or any(a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(stored, key, strict=False))
+        ):
+            self._mixrl_shared = None
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """Pickle/deepcopy through the mixin bases (the class is built at run time)."""
+        return _new, self._mixrl_class_key, self.__dict__
 
 
-def _compute_with_log_std(self: _SingleRole, inputs: Mapping[str, Any], role: str = "") -> tuple:
-    env = self._mixrl_trunk(inputs)
-    return self._mixrl_output(env), self.log_std_parameter, self._mixrl_outputs(env)
+def generated_class(bases: tuple[type, ...], name: str, function: str) -> type:
+    """``class <name>(*bases, Model)`` for the given mixins (one class per combination)."""
+    return model_class(Generated, bases, name, function)
 
 
-class CategoricalModel(CategoricalMixin, _SingleRole):
-    """Generated categorical model: ``compute`` returns ``(net_output (batch, n), {})``."""
-
-    _mixrl_mixin = MIXINS["categoricalmixin"]
-    __init__ = _SingleRole.__init__
-    compute = _compute
-
-
-class MultiCategoricalModel(MultiCategoricalMixin, _SingleRole):
-    """Generated multi-categorical model: ``compute`` returns ``(net_output (batch, sum(nvec)), {})``."""
-
-    _mixrl_mixin = MIXINS["multicategoricalmixin"]
-    __init__ = _SingleRole.__init__
-    compute = _compute
-
-
-class DeterministicModel(DeterministicMixin, _SingleRole):
-    """Generated deterministic model: ``compute`` returns ``(output, {})``."""
-
-    _mixrl_mixin = MIXINS["deterministicmixin"]
-    __init__ = _SingleRole.__init__
-    compute = _compute
-
-
-class GaussianModel(GaussianMixin, _SingleRole):
-    """Generated Gaussian model: ``compute`` returns ``(mean_actions, log_std_parameter, {})``."""
-
-    _mixrl_mixin = MIXINS["gaussianmixin"]
-    __init__ = _SingleRole.__init__
-    compute = _compute_with_log_std
-
-
-class MultivariateGaussianModel(MultivariateGaussianMixin, _SingleRole):
-    """Generated multivariate Gaussian model: ``compute`` returns ``(mean_actions, log_std_parameter, {})``."""
-
-    _mixrl_mixin = MIXINS["multivariategaussianmixin"]
-    __init__ = _SingleRole.__init__
-    compute = _compute_with_log_std
-
-
-SINGLE_CLASSES = {
-    cls.__name__: cls
-    for cls in (CategoricalModel, MultiCategoricalModel, DeterministicModel, GaussianModel, MultivariateGaussianModel)
-}
+def _new(bases: tuple[type, ...], name: str, function: str) -> Generated:
+    cls: Any = generated_class(bases, name, function)
+    return cls.__new__(cls)

@@ -1,66 +1,33 @@
-"""``return_source=True``: the text of a Python class equivalent to a generated model.
-
-The text is rendered from the built model (so layer sizes are the inferred ones) and the checked
-expression trees; it imports mixrl and runs standalone, but mixrl itself never executes it.
-"""
+"""``return_source=True`` on torch: the calls of the class text that :mod:`.._source` lays out."""
 
 from __future__ import annotations
 
 import ast
-import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from mixrl.utils.model_instantiators._description import Container, Description, recurrent_container
-from mixrl.utils.model_instantiators._kinds import Mixin
+from mixrl.utils.model_instantiators._description import Container
+from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
+from mixrl.utils.model_instantiators._generated import LogStd, Step
 from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators._source import Template, model_source
+from mixrl.utils.model_instantiators._source import expression_source as render
 
-_TOKEN_NAMES = {
-    "STATES": "states",
-    "ACTIONS": "taken_actions",
-    "STATES_ACTIONS": "states_actions",
-    "OBSERVATION_SPACE": "self.observation_space",
-    "ACTION_SPACE": "self.action_space",
-}
-_TOKEN_LINES = {
-    "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
-    "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
-    "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=1)',
-}
-_FUNCTIONS = {
-    "concatenate": ("torch.cat", 1),
-    "permute": ("torch.permute", None),
-    "one_hot_encoding": ("one_hot_encoding", None),
-    "softmax": ("torch.softmax", -1),
-    "tanh": ("torch.tanh", None),
-    "sigmoid": ("torch.sigmoid", None),
+FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{name: (f"nn.functional.{name}", {}) for name in ACTIVATIONS},
+    "concatenate": ("torch.cat", {"dim": -1}),
+    "permute": ("torch.permute", {}),
+    "softmax": ("torch.softmax", {"dim": -1}),
+    "tanh": ("torch.tanh", {}),
+    "sigmoid": ("torch.sigmoid", {}),
 }
 
 
-class _Renderer(ast.NodeTransformer):
-    """Tokens and head tokens to variable names, expression functions to their torch calls."""
-
-    def __init__(self, names: Mapping[str, str]) -> None:
-        self.names = names
-
-    def visit_Name(self, node: ast.Name) -> ast.Name:
-        return ast.Name(self.names.get(node.id, node.id), ast.Load())
-
-    def visit_Call(self, node: ast.Call) -> ast.Call:
-        if not isinstance(node.func, ast.Name):
-            raise TypeError(f"{ast.unparse(node)!r} is not part of a checked expression tree (expected a call by name)")
-        name = node.func.id
-        args = [self.visit(arg) for arg in node.args]
-        function, dim = _FUNCTIONS.get(name, (f"nn.functional.{name}", None))
-        keywords = [] if dim is None else [ast.keyword("dim", ast.Constant(dim))]
-        return ast.Call(ast.Name(function, ast.Load()), args, keywords)
-
-
-def expression_source(tree: ast.expr, names: Mapping[str, str]) -> str:
-    """Python text of a checked expression tree (tokens renamed through ``names``)."""
-    return ast.unparse(_Renderer({**_TOKEN_NAMES, **names}).visit(copy.deepcopy(tree)))
+def expression_source(tree: ast.expr, names: Mapping[str | None, str]) -> str:
+    """Python text of a checked expression tree with torch calls (tokens renamed through ``names``)."""
+    return render(tree, names, FUNCTIONS)
 
 
 def module_source(module: torch.nn.Module) -> str:
@@ -73,7 +40,7 @@ def module_source(module: torch.nn.Module) -> str:
             f"nn.Conv2d(in_channels={module.in_channels}, out_channels={module.out_channels}, "
             f"kernel_size={module.kernel_size}, stride={module.stride}, padding={module.padding!r}, bias={bias})"
         )
-    if isinstance(module, (torch.nn.GRU, torch.nn.LSTM, torch.nn.RNN)):
+    if isinstance(module, torch.nn.RNNBase):
         extra = f", nonlinearity={module.nonlinearity!r}" if type(module) is torch.nn.RNN else ""
         return (
             f"nn.{type(module).__name__}(input_size={module.input_size}, hidden_size={module.hidden_size}, "
@@ -86,172 +53,71 @@ def module_source(module: torch.nn.Module) -> str:
     return f"nn.{type(module).__name__}()"
 
 
-def _literal(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+def _container(model: Any, step: Step) -> list[str]:
+    body = [f"    {module_source(module)}," for module in getattr(model, f"{step.name}_container")]
+    return [f"self.{step.name}_container = nn.Sequential(", *body, ")"]
 
 
-def _header(mixins: Sequence[Mixin], network: Sequence[Container], extra: Sequence[ast.expr] = ()) -> list[str]:
-    """Imports: torch, Model, the mixins, and only the helpers the expressions use."""
-    trees = [container.input.tree for container in network] + list(extra)
-    calls = {
-        node.func.id
-        for tree in trees
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    }
-    tokens = set().union(*(container.input.tokens for container in network))
-    lines = ["import torch", "import torch.nn as nn", "", "from mixrl.models.torch.base import Model"]
-    lines += sorted({f"from mixrl.models.torch.{mixin.module} import {mixin.name}" for mixin in mixins})
-    if "one_hot_encoding" in calls:
-        lines.append("from mixrl.utils.model_instantiators.torch import one_hot_encoding")
-    if recurrent_container(network):
-        lines.append("from mixrl.models.torch.rnn import rnn_specification, sequence_forward")
-    if tokens & {"STATES", "ACTIONS"}:
-        lines.append("from mixrl.utils.spaces.torch import unflatten_tensorized_space")
-    return lines + ["", ""]
+def _log_std(log_std: LogStd) -> list[str]:
+    value = f"torch.full(({log_std.size},), {float(log_std.initial_log_std)!r})"
+    return [f"self.log_std_parameter = nn.Parameter({value}, requires_grad={not log_std.fixed_log_std})"]
 
 
-def _modules(model: torch.nn.Module, network: Sequence[Container]) -> list[str]:
-    lines = []
-    for container in network:
-        modules = [module_source(module) for module in getattr(model, f"{container.name}_container")]
-        body = [f"    {source}," for source in modules]
-        lines += (
-            [f"self.{container.name}_container = nn.Sequential(", *body, ")"]
-            if body
-            else [f"self.{container.name}_container = nn.Sequential()"]
-        )
+def _recurrent(model: Any, name: str, value: str) -> list[str]:
+    arguments = [f"self.{name}_container[0]", value, 'inputs["rnn"]', 'terminated=inputs.get("terminated")']
+    arguments += ["sequence_length=self.sequence_length", "training=self.training"]
+    lines = [f"{name}, rnn_states = sequence_forward(", *(f"    {a}," for a in arguments), ")"]
+    rest = len(getattr(model, f"{name}_container")) > 1
+    return lines + ([f"{name} = self.{name}_container[1:]({name})"] if rest else [])
+
+
+def _specification(model: Any) -> list[str]:
+    step = model._plan.recurrent
+    if step is None:
+        return []
+    specification = f"rnn_specification(self.{step.name}_container[0], self.num_envs, self.sequence_length)"
+    return ["", "    def get_specification(self):", f"        return {specification}"]
+
+
+def _trunk_call(model: Any, names: str) -> list[str]:
+    plan = model._plan
+    if plan.producer is None:
+        return [f"{names} = self.trunk(inputs)"]
+    trunk = f'self.shared_cache(role, inputs["states"], lambda states: self.trunk(inputs), producer="{plan.producer}")'
+    lines = [f"{names} = {trunk}"]
+    if plan.recurrent is not None:  # the built model also compares the recurrent inputs of both passes
+        lines.insert(0, '# the cache keys on inputs["states"]: pass one inputs["rnn"] list to every role')
     return lines
 
 
-def _log_std(model: torch.nn.Module, log_std: Mapping[str, Any]) -> list[str]:
-    size, value = model.get_parameter("log_std_parameter").shape[0], float(log_std["initial_log_std"])
-    trainable = not log_std["fixed_log_std"]
-    return [f"self.log_std_parameter = nn.Parameter(torch.full(({size},), {value!r}), requires_grad={trainable})"]
+TEMPLATE = Template(
+    functions=FUNCTIONS,
+    token_lines={
+        "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
+        "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
+        "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=-1)',
+    },
+    imports=(("", "import torch"), ("", "import torch.nn as nn")),
+    model_import="from mixrl.models.torch.base import Model",
+    package="mixrl.models.torch",
+    helpers=(
+        ("one_hot_encoding(", "from mixrl.utils.model_instantiators.torch import one_hot_encoding"),
+        ("sequence_forward(", "from mixrl.models.torch.rnn import rnn_specification, sequence_forward"),
+        ("unflatten_tensorized_space(", "from mixrl.utils.spaces.torch import unflatten_tensorized_space"),
+    ),
+    model_init="Model.__init__(self, observation_space, action_space, device)",
+    extra_parameters=(),
+    setup=False,
+    call="compute",
+    container=_container,
+    layer=lambda model, role: module_source(getattr(model, f"{role}_layer")),
+    log_std=_log_std,
+    recurrent=_recurrent,
+    specification=_specification,
+    trunk_call=_trunk_call,
+)
 
 
-def _trunk(model: torch.nn.Module, network: Sequence[Container]) -> list[str]:
-    tokens = set().union(*(container.input.tokens for container in network))
-    lines = [line for token, line in _TOKEN_LINES.items() if token in tokens]
-    recurrent = recurrent_container(network)
-    for container in network:
-        name, value = container.name, expression_source(container.input.tree, {})
-        if container is not recurrent:
-            lines.append(f"{name} = self.{name}_container({value})")
-            continue
-        arguments = [f"self.{name}_container[0]", value, 'inputs["rnn"]', 'terminated=inputs.get("terminated")']
-        arguments += ["sequence_length=self.sequence_length", "training=self.training"]
-        lines += [f"{name}, rnn_states = sequence_forward(", *(f"    {a}," for a in arguments), ")"]
-        if len(getattr(model, f"{name}_container")) > 1:
-            lines.append(f"{name} = self.{name}_container[1:]({name})")
-    return lines
-
-
-def _recurrent(network: Sequence[Container]) -> tuple[list[str], list[str]]:
-    """Constructor lines and the ``get_specification`` method of a recurrent model (empty otherwise)."""
-    recurrent = recurrent_container(network)
-    if recurrent is None:
-        return [], []
-    attributes = ["self.num_envs = num_envs", "self.sequence_length = sequence_length"]
-    specification = f"rnn_specification(self.{recurrent.name}_container[0], self.num_envs, self.sequence_length)"
-    return attributes, ["", "    def get_specification(self):", f"        return {specification}"]
-
-
-def _call(function: str, arguments: Sequence[str]) -> list[str]:
-    """``function(self, *arguments)`` on one line, or one argument per line when long."""
-    line = f"{function}(self, {', '.join(arguments)})"
-    return [line] if len(line) <= 100 else [f"{function}(", "    self,", *(f"    {a}," for a in arguments), ")"]
-
-
-def _indent(lines: Sequence[str], level: int) -> list[str]:
-    return [" " * (4 * level) + line if line else "" for line in lines]
-
-
-def _signature(extra: Sequence[str]) -> list[str]:
-    """``def __init__(self, observation_space=None, action_space=None, device=None, *extra):``."""
-    parameters = ["observation_space=None", "action_space=None", "device=None", *extra]
-    line = f"    def __init__(self, {', '.join(parameters)}):"
-    return (
-        [line]
-        if len(line) <= 100
-        else ["    def __init__(", "        self,", *(f"        {p}," for p in parameters), "    ):"]
-    )
-
-
-def _recurrent_parameters(model: Any) -> list[str]:
-    parameters = model.recurrent_parameters
-    return [] if parameters is None else [f"{key}={value}" for key, value in parameters.items()]
-
-
-def single_source(
-    model: torch.nn.Module, description: Description, mixin: Mixin, kwargs: Mapping[str, Any], log_std: Mapping
-) -> str:
-    """Source of ``class <Kind>Model(<Kind>Mixin, Model)`` equivalent to the single-role ``model``."""
-    network, output = description.network, description.output
-    expression = expression_source(output.expression.tree, {output.token: network[-1].name} if output.token else {})
-    attributes, specification = _recurrent(network)
-    outputs = '{"rnn": rnn_states}' if attributes else "{}"
-    returned = f"{expression}, self.log_std_parameter, {outputs}" if mixin.log_std else f"{expression}, {outputs}"
-    arguments = [*(f"{key}={key}" for key in kwargs), "role=role"]
-    lines = _header([mixin], network, [output.expression.tree])
-    lines += [f"class {mixin.model}({mixin.name}, Model):"]
-    lines += _signature(
-        [*(f"{key}={_literal(value)}" for key, value in kwargs.items()), 'role=""', *_recurrent_parameters(model)]
-    )
-    body = [
-        "Model.__init__(self, observation_space, action_space, device)",
-        *_call(f"{mixin.name}.__init__", arguments),
-        *attributes,
-    ]
-    body += ["", *_modules(model, network), *(_log_std(model, log_std) if mixin.log_std else [])]
-    lines += _indent(body, 2) + specification + ["", '    def compute(self, inputs, role=""):']
-    lines += _indent([*_trunk(model, network), f"return {returned}"], 2)
-    return "\n".join(lines) + "\n"
-
-
-def shared_source(model: torch.nn.Module, network: Sequence[Container], roles: Sequence[Role]) -> str:
-    """Source of ``class SharedModel(<mixins>, Model)`` equivalent to the shared ``model``."""
-    mixins = list({role.mixin.name: role.mixin for role in roles}.values())
-    last = network[-1].name
-    used = set().union(*(role.output.expression.names for role in roles))
-    used |= {last} if any(role.output.token for role in roles) else set()
-    attributes, specification = _recurrent(network)
-    names = ", ".join(
-        [*(container.name for container in network if container.name in used)] + (["rnn_states"] if attributes else [])
-    )
-    outputs = '{"rnn": rnn_states}' if attributes else "{}"
-    body = ["Model.__init__(self, observation_space, action_space, device)"]
-    for role in roles:
-        arguments = [*(f"{k}={_literal(v)}" for k, v in role.kwargs.items()), f'role="{role.name}"']
-        body += _call(f"{role.mixin.name}.__init__", arguments)
-    body += [*attributes, "", *_modules(model, network)]
-    for role in roles:
-        if role.output.token:
-            body.append(f"self.{role.name}_layer = {module_source(getattr(model, f'{role.name}_layer'))}")
-        if role.mixin.log_std:
-            body += _log_std(model, role.log_std)
-    producer = model._mixrl_producer
-    trunk_call, compute = "self.trunk(inputs)", []
-    if producer is not None:
-        trunk_call = f'self.shared_cache(role, inputs["states"], lambda states: {trunk_call}, producer="{producer}")'
-        if attributes:  # the built model also compares the recurrent inputs of both passes
-            compute.append('# the cache keys on inputs["states"]: pass one inputs["rnn"] list to every role')
-    compute.append(f"{names} = {trunk_call}")
-    for role in roles:
-        branch = []
-        if role.output.token:
-            branch.append(f"output = self.{role.name}_layer({last})")
-        expression = expression_source(
-            role.output.expression.tree, {role.output.token: "output"} if role.output.token else {}
-        )
-        branch.append(
-            f"return {expression}, " + (f"self.log_std_parameter, {outputs}" if role.mixin.log_std else outputs)
-        )
-        compute += [f'if role == "{role.name}":', *_indent(branch, 1)]
-    compute.append(f'raise ValueError(f"unknown role {{role!r}}: expected one of {[role.name for role in roles]}")')
-    lines = _header(mixins, network, [role.output.expression.tree for role in roles])
-    lines += [f"class SharedModel({', '.join(mixin.name for mixin in mixins)}, Model):"]
-    lines += [*_signature(_recurrent_parameters(model)), *_indent(body, 2), *specification, ""]
-    lines += ["    def trunk(self, inputs):", '        """Shared containers."""', *_indent(_trunk(model, network), 2)]
-    lines += [f"        return {names}", "", '    def compute(self, inputs, role=""):', *_indent(compute, 2)]
-    return "\n".join(lines) + "\n"
+def source(model: Any, network: tuple[Container, ...], roles: list[Role]) -> str:
+    """Source of a class equivalent to the built torch ``model``."""
+    return model_source(model, network, roles, TEMPLATE)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mixrl.utils.model_instantiators.torch import (
-    _expressions,
+    _ops,
     categorical_model,
     deterministic_model,
     gaussian_model,
@@ -203,9 +203,9 @@ class TestInputs:
     def test_plain_box_states_are_not_unflattened(self, obs, act, monkeypatch):
         """Hot path: a 1-D Box input is passed through as is (no unflatten call)."""
         model = deterministic_model(obs, act, device="cpu", network=mlp("n", "STATES", [4]), output="ACTIONS")
-        monkeypatch.setattr(_expressions, "unflatten_tensorized_space", None)
+        monkeypatch.setattr(_ops, "unflatten_tensorized_space", None)
         states = torch.randn(2, 5)
-        assert model._mixrl_readers[0][1]({"states": states}) is states
+        assert model._plan.readers[0][1]({"states": states}) is states
         model.compute({"states": states})
 
     def test_missing_input_is_named(self, obs, act):

@@ -62,5 +62,5 @@ def test_shared_gaussian_role_owns_the_log_std(obs, act):
 def test_log_std_without_an_output_width_is_a_value_error(function, obs):
     """No action space and an output without token: the log-std length is unknown, a ValueError says so."""
     network = [{"name": "net", "input": "STATES", "layers": [4]}]
-    with pytest.raises(ValueError, match="log_std_parameter needs the output width"):
+    with pytest.raises(ValueError, match="needs an action space for the size of log_std_parameter"):
         function(obs, None, device="cpu", network=network, output="")

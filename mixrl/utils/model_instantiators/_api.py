@@ -1,0 +1,475 @@
+"""The public instantiator functions, written once for every backend (framework-free front end).
+
+:class:`Instantiators` holds the functions' signatures, argument handling, description, validation,
+resolved description and configuration documents; a :class:`Backend` supplies only what differs: its model
+classes, its source templates and how a built model is finished. Each backend package exposes the bound
+methods of one ``Instantiators(BACKEND)`` as its module functions.
+
+Two description styles are accepted: the definition style (``network=[...]``, ``output="..."``) and the
+legacy ``hiddens`` API (``input_shape``, ``hiddens``, ``hidden_activation``, ``output_shape``,
+``output_activation``, ``output_scale``; also positionally in that order). Its defaults apply whenever the
+legacy style is used or no description is given: a 256-256 ReLU MLP on the states with a ``tanh`` output
+(no output activation for the categorical models). Strings are parsed and checked, never executed;
+``return_source=True`` renders the source of an equivalent class instead of building.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium
+
+from mixrl._logging import logger
+from mixrl.utils.model_instantiators._config import Config, plan
+from mixrl.utils.model_instantiators._description import LEGACY_KEYS, Container, LegacyDefault, describe
+from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
+from mixrl.utils.model_instantiators._resolved import shared_document, single_document
+from mixrl.utils.model_instantiators._shared import Role, describe_shared
+from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
+
+# defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
+INPUT: Any = LegacyDefault(Shape.STATES)
+HIDDENS: Any = LegacyDefault([256, 256])
+ACTIVATIONS: Any = LegacyDefault(["relu", "relu"])
+OUTPUT: Any = LegacyDefault(Shape.ACTIONS)
+TANH: Any = LegacyDefault("tanh")
+NONE: Any = LegacyDefault(None)
+SCALE: Any = LegacyDefault(1.0)
+NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
+TABULAR_VARIANTS = ("epsilon-greedy",)
+
+Space = Any
+Network = Sequence[Mapping[str, Any]]
+Reduction = Literal["mean", "sum", "prod", "none"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a backend adds to the front end.
+
+    ``model_class(mixin classes, class name, instantiator name)``: a generated model class, built as ``cls(
+    observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)`` (one role:
+    a single-role model); ``source(model, network, roles)`` renders a built (not finished) model; ``finish``
+    runs on every model returned (e.g. initialise its parameters); ``tabular_class`` is built as
+    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` and ``tabular_source(model)``
+    renders it.
+    """
+
+    name: str
+    model_class: Callable[[tuple[type, ...], str, str], type]
+    mixin_classes: Mapping[str, type]
+    source: Callable[..., str]
+    finish: Callable[[Any], None]
+    tabular_class: Callable[[], type]
+    tabular_source: Callable[[Any], str]
+
+
+def _attach(model: Any, document: Callable[..., dict[str, Any]], *args: Any) -> None:
+    """Attach the resolved description; a parameter or space with no plain form leaves the model without one.
+
+    The model still works: only saving writes no sidecar (and says why here, once).
+    """
+    try:
+        model.__dict__["_mixrl_description"] = document(*args)
+    except ValueError as error:
+        logger.warning(
+            f"{type(model).__name__}: no resolved description ({error}); saving writes no sidecar and "
+            "load_model cannot rebuild this model"
+        )
+
+
+def _discrete(space: Any, what: str) -> gymnasium.spaces.Discrete:
+    if not isinstance(space, gymnasium.spaces.Discrete):
+        raise ValueError(f"tabular_model needs a Discrete {what}, got {space!r}")
+    return space
+
+
+class Instantiators:
+    """The instantiator functions of one backend (bound methods; see the module docstring).
+
+    Common arguments: ``observation_space`` / ``action_space`` (int, sequence of ints, gymnasium space or
+    None) and ``device`` (as for the backend's ``Model``). ``num_envs`` / ``sequence_length`` apply to
+    recurrent networks only (a container starting with a ``gru``/``lstm``/``rnn`` layer, at most one per
+    model): the rollout batch size in ``get_specification()["rnn"]["sizes"]`` and the training sequence
+    length; such a model reads ``inputs["rnn"]`` and returns its final states in ``outputs["rnn"]``.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def _single(self, kind: str, arguments: Mapping[str, Any]) -> Any:
+        """A single-role model of the mixin ``kind`` (lower-case class name), or the source of its class.
+
+        ``arguments``: the instantiator's arguments by name (its ``locals()``).
+
+        Raises:
+            TypeError: both description styles are given.
+            ValueError: an invalid description or recurrent keyword (the message names it).
+        """
+        mixin = MIXINS[kind]
+        kwargs = {key: arguments[key] for key in mixin.parameters}
+        log_std = {key: arguments[key] for key in LOG_STD_PARAMETERS} if mixin.log_std else {}
+        legacy = {key: arguments[key] for key in LEGACY_KEYS}
+        parsed = describe(arguments["network"], arguments["output"], legacy, mixin.output_activation)
+        role = Role("", mixin, kwargs, log_std, parsed.output, parsed.data)
+        cls = self.backend.model_class((self.backend.mixin_classes[mixin.name],), mixin.model, mixin.function)
+        spaces = tuple(arguments[key] for key in ("observation_space", "action_space", "device"))
+        recurrent = (arguments["num_envs"], arguments["sequence_length"])
+        model = self._build(cls, spaces, parsed.network, [role], True, recurrent, arguments["return_source"])
+        if arguments["return_source"]:
+            return model
+        built = (model.observation_space, model.action_space)
+        _attach(model, single_document, mixin, kwargs, log_std, parsed, model.recurrent_parameters, built)
+        return model
+
+    def _build(
+        self,
+        cls: type,
+        spaces: tuple[Any, ...],
+        network: tuple[Container, ...],
+        roles: list[Role],
+        single_forward_pass: bool,
+        recurrent: tuple[int, int],
+        return_source: bool,
+    ) -> Any:
+        """The model of ``cls`` (finished), or the source of its class."""
+        check_recurrent(*recurrent)
+        observation_space, action_space, device = spaces
+        model = cls(
+            observation_space,
+            action_space,
+            "cpu" if return_source else device,
+            network=network,
+            roles=roles,
+            single_forward_pass=single_forward_pass,
+            recurrent=dict(zip(RECURRENT_PARAMETERS, recurrent, strict=True)),
+        )
+        if return_source:
+            return self.backend.source(model, network, roles)
+        self.backend.finish(model)
+        return model
+
+    def categorical_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        unnormalized_log_prob: bool = True,
+        input_shape: Shape = INPUT,
+        hiddens: list = HIDDENS,
+        hidden_activation: list = ACTIVATIONS,
+        output_shape: Shape = OUTPUT,
+        output_activation: str | None = NONE,
+        output_scale: float = SCALE,
+        *,
+        network: Network = [],
+        output: str | Shape = "",
+        return_source: bool = False,
+        num_envs: int = NUM_ENVS,
+        sequence_length: int = SEQUENCE_LENGTH,
+    ) -> Any:
+        """A ``CategoricalMixin`` model; its output is (batch, n) logits or probabilities.
+
+        Args:
+            unnormalized_log_prob: the output holds logits (otherwise probabilities).
+            input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale: legacy style.
+            network: containers ``[{name, input, layers, activations}, ...]``; ``output``: output expression.
+            return_source: return the source of an equivalent ``CategoricalModel`` class instead of a model.
+            num_envs, sequence_length: recurrent networks only (see the class docstring); ignored otherwise.
+
+        Returns:
+            the model (JAX: initialised with its own key), or its source with ``return_source``.
+
+        Raises:
+            TypeError: both description styles are given, or an unknown keyword.
+            ValueError: an invalid description (the message names the bad part and the allowed values).
+        """
+        return self._single("categoricalmixin", locals())
+
+    def multicategorical_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        unnormalized_log_prob: bool = True,
+        input_shape: Shape = INPUT,
+        hiddens: list = HIDDENS,
+        hidden_activation: list = ACTIVATIONS,
+        output_shape: Shape = OUTPUT,
+        output_activation: str | None = NONE,
+        output_scale: float = SCALE,
+        *,
+        reduction: Reduction = "sum",
+        network: Network = [],
+        output: str | Shape = "",
+        return_source: bool = False,
+        num_envs: int = NUM_ENVS,
+        sequence_length: int = SEQUENCE_LENGTH,
+    ) -> Any:
+        """A ``MultiCategoricalMixin`` model; its output is (batch, sum(nvec)).
+
+        Args: as :meth:`categorical_model`, plus ``reduction`` of the per-component log-probabilities.
+        """
+        return self._single("multicategoricalmixin", locals())
+
+    def deterministic_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        clip_actions: bool = False,
+        input_shape: Shape = INPUT,
+        hiddens: list = HIDDENS,
+        hidden_activation: list = ACTIVATIONS,
+        output_shape: Shape = OUTPUT,
+        output_activation: str | None = TANH,
+        output_scale: float = SCALE,
+        *,
+        network: Network = [],
+        output: str | Shape = "",
+        return_source: bool = False,
+        num_envs: int = NUM_ENVS,
+        sequence_length: int = SEQUENCE_LENGTH,
+    ) -> Any:
+        """A ``DeterministicMixin`` model (actions, state values or Q-values).
+
+        Args: as :meth:`categorical_model`; ``clip_actions`` clamps the output to the Box action bounds.
+        """
+        return self._single("deterministicmixin", locals())
+
+    def gaussian_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        clip_actions: bool = False,
+        clip_log_std: bool = True,
+        min_log_std: float = -20,
+        max_log_std: float = 2,
+        input_shape: Shape = INPUT,
+        hiddens: list = HIDDENS,
+        hidden_activation: list = ACTIVATIONS,
+        output_shape: Shape = OUTPUT,
+        output_activation: str | None = TANH,
+        output_scale: float = SCALE,
+        *,
+        reduction: Reduction = "sum",
+        initial_log_std: float = 0,
+        fixed_log_std: bool = False,
+        network: Network = [],
+        output: str | Shape = "",
+        return_source: bool = False,
+        num_envs: int = NUM_ENVS,
+        sequence_length: int = SEQUENCE_LENGTH,
+    ) -> Any:
+        """A ``GaussianMixin`` model: mean actions plus a state-independent ``log_std_parameter``.
+
+        Args: as :meth:`categorical_model`, plus the Gaussian mixin settings, ``initial_log_std`` (fill value of
+        ``log_std_parameter``, shape (output size,)) and ``fixed_log_std`` (torch: ``requires_grad=False``, still
+        saved; JAX: a constant, not in ``params``).
+        """
+        return self._single("gaussianmixin", locals())
+
+    def multivariate_gaussian_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        clip_actions: bool = False,
+        clip_log_std: bool = True,
+        min_log_std: float = -20,
+        max_log_std: float = 2,
+        input_shape: Shape = INPUT,
+        hiddens: list = HIDDENS,
+        hidden_activation: list = ACTIVATIONS,
+        output_shape: Shape = OUTPUT,
+        output_activation: str | None = TANH,
+        output_scale: float = SCALE,
+        *,
+        initial_log_std: float = 0,
+        fixed_log_std: bool = False,
+        network: Network = [],
+        output: str | Shape = "",
+        return_source: bool = False,
+        num_envs: int = NUM_ENVS,
+        sequence_length: int = SEQUENCE_LENGTH,
+    ) -> Any:
+        """A ``MultivariateGaussianMixin`` model (arguments as :meth:`gaussian_model`)."""
+        return self._single("multivariategaussianmixin", locals())
+
+    def shared_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        structure: Sequence[str] | str = ["GaussianMixin", "DeterministicMixin"],
+        roles: Sequence[str] = [],
+        parameters: Sequence[Mapping[str, Any]] = [],
+        single_forward_pass: bool = True,
+        return_source: bool = False,
+        *,
+        num_envs: int = NUM_ENVS,
+        sequence_length: int = SEQUENCE_LENGTH,
+    ) -> Any:
+        """One model serving several roles: a shared trunk and one head per role.
+
+        Args:
+            structure: mixin class names (case-insensitive), one per role; a string is split on commas and
+                ``""`` means ``["GaussianMixin", "DeterministicMixin"]``.
+            roles: role names (Python identifiers), e.g. ``["policy", "value"]``.
+            parameters: per role, the mixin's keywords plus ``output`` (or legacy ``output_shape``,
+                ``output_activation``, ``output_scale``); the trunk is ``parameters[0]["network"]`` (or its legacy
+                ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
+            single_forward_pass: torch: reuse the trunk computed by ``roles[0]`` for the next role on the same
+                states (and, for a recurrent trunk, the same ``inputs["rnn"]`` / ``inputs["terminated"]``
+                tensors). JAX: saved in the description; no cache survives one ``apply`` under jit, so each call
+                computes the trunk once, then only the head of its role.
+            return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
+            num_envs, sequence_length: as for :meth:`categorical_model`; every role returns the same final states.
+
+        Raises:
+            ValueError: lengths differ, fewer than 2 roles, two Gaussian-type roles, or an invalid description.
+            TypeError: unknown parameter keys.
+        """
+        network, parsed = describe_shared(structure, roles, parameters)
+        bases = tuple(dict.fromkeys(self.backend.mixin_classes[r.mixin.name] for r in parsed))
+        cls = self.backend.model_class(bases, "SharedModel", "shared_model")
+        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
+        model = self._build(cls, spaces, network, parsed, single_forward_pass, recurrent, return_source)
+        if return_source:
+            return model
+        built = (model.observation_space, model.action_space)
+        _attach(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, built)
+        return model
+
+    def tabular_model(
+        self,
+        observation_space: Space = None,
+        action_space: Space = None,
+        device: Any = None,
+        *,
+        num_envs: int = 1,
+        variant: Literal["epsilon-greedy"] = "epsilon-greedy",
+        epsilon: float = 0.1,
+        return_source: bool = False,
+    ) -> Any:
+        """A ``TabularMixin`` model: a Q-table ``q_table`` (num_envs, n_observations, n_actions) of zeros.
+
+        ``act`` is epsilon-greedy over the table: per environment row, the greedy action
+        ``argmax(q_table[env, state])`` (ties: the lowest index), replaced with probability ``epsilon`` by a
+        uniformly random action; greedy in eval mode or with ``epsilon=0``. Actions are
+        (num_envs, 1) ints offset by the action space's ``start``.
+
+        Args:
+            observation_space, action_space: ``gymnasium.spaces.Discrete`` spaces.
+            num_envs: parallel environments: the rows of ``inputs["states"]`` and the table's first dimension.
+            variant: the policy over the table; ``"epsilon-greedy"`` is the only one.
+            epsilon: exploration probability in [0, 1] (``model.epsilon``, may be changed later).
+            return_source: return the source of an equivalent ``TabularModel`` class instead of a model.
+
+        Raises:
+            ValueError: a space that is not Discrete, an unknown ``variant``, ``epsilon`` outside [0, 1] or
+                ``num_envs`` not a positive int.
+        """
+        _discrete(observation_space, "observation space")
+        _discrete(action_space, "action space")
+        if variant not in TABULAR_VARIANTS:
+            raise ValueError(f"unknown tabular_model variant {variant!r}: expected one of {list(TABULAR_VARIANTS)}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
+            raise ValueError(f"epsilon must be a number in [0, 1], got {epsilon!r}")
+        check_recurrent(num_envs, 1)
+        cls = self.backend.tabular_class()
+        model = cls(observation_space, action_space, device, num_envs=num_envs, epsilon=float(epsilon))
+        if return_source:
+            return self.backend.tabular_source(model)
+        self.backend.finish(model)
+        return model
+
+    def model_from_config(
+        self, config: Config, observation_space: Any = None, action_space: Any = None, device: Any = None
+    ) -> Any:
+        """Build the model(s) a configuration document describes (JAX: initialised, like every instantiator's).
+
+        ``config`` is a mapping, the text of a YAML document (a ``str`` with a line break) or the path of a YAML
+        file, read with ``yaml.safe_load`` only. It names the kind and its parameters::
+
+            class: GaussianMixin          # or GaussianModel / gaussian_model / CategoricalMixin / ... / Shared
+            clip_actions: false
+            network:
+              - {name: net, input: STATES, layers: [64, 64], activations: elu}
+            output: ACTIONS
+
+        A shared model is ``class: Shared`` with ``roles: {policy: {class: GaussianMixin, network: ..., output:
+        ACTIONS}, value: {class: DeterministicMixin, output: ONE}}`` (the trunk is the first role's network) and
+        optionally ``single_forward_pass``. ``num_envs`` / ``sequence_length`` configure a recurrent network. The
+        skrl runner shape ``models: {separate: false, policy: {...}, value: {...}}`` is accepted too. A model's
+        ``description`` (also the sidecar saved beside its weights) is such a document.
+
+        Args:
+            observation_space, action_space: the model's spaces; when None, the document's ``observation_space`` /
+                ``action_space`` (plain data, as in a saved description) are used.
+            device: as for the backend's ``Model``.
+
+        Returns:
+            the model; for the skrl runner shape a dict role -> model, where every role maps to the same instance
+            when ``separate`` is false and to its own model otherwise.
+
+        Raises:
+            FileNotFoundError: ``config`` names a file that does not exist.
+            ValueError: invalid YAML, an unknown class or key (the message lists the allowed ones), or an invalid
+                description.
+            TypeError: invalid parameter types for a mixin.
+        """
+        request = plan(config)
+        observation_space = request.spaces.get("observation_space") if observation_space is None else observation_space
+        action_space = request.spaces.get("action_space") if action_space is None else action_space
+        models = [
+            getattr(self, build.function)(observation_space, action_space, device, **build.kwargs)
+            for build in request.builds
+        ]
+        if not request.runner:
+            return models[0]
+        return {role: model for build, model in zip(request.builds, models, strict=True) for role in build.roles}
+
+    def load_model(self, path: str | os.PathLike, device: Any = None) -> Any:
+        """Rebuild a model from the description saved beside its weights, then load the weights.
+
+        Saving an instantiated model (torch: ``Model.save``; JAX: ``save_model``) writes the weights to ``path``
+        and the resolved description to the sidecar ``<path>.model.yaml``. This reads the sidecar
+        (``yaml.safe_load``), builds the model with :meth:`model_from_config` on ``device`` and loads ``path``
+        with the backend's ``Model.load`` (torch: ``weights_only=True``, strict; JAX: msgpack, never pickle).
+
+        Returns:
+            the model, in eval mode (as after ``Model.load``).
+
+        Raises:
+            FileNotFoundError: the weights file does not exist.
+            ValueError: the sidecar is missing, corrupted or not a valid description (the message names it), or the
+                weights do not match the rebuilt model.
+        """
+        description = read_sidecar(path)
+        if "models" in description:
+            raise ValueError(f"{sidecar_path(path)}: describes several models (a runner document), not one")
+        try:
+            model = self.model_from_config(description, device=device)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{sidecar_path(path)}: not a valid model description: {error}") from None
+        model.load(path)
+        return model
+
+
+PUBLIC = (
+    "categorical_model",
+    "deterministic_model",
+    "gaussian_model",
+    "load_model",
+    "model_from_config",
+    "multicategorical_model",
+    "multivariate_gaussian_model",
+    "shared_model",
+    "tabular_model",
+)

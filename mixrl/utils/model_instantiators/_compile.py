@@ -1,0 +1,253 @@
+"""Checked expression trees compiled into small callable nodes over a backend's ops table, framework-free.
+
+A node is called with the environment of one forward pass (token values and container outputs by name)
+and returns a value, so the per-call path walks no AST and never executes text. Nodes are plain objects
+(no closures), so generated models deep-copy and pickle, and Flax clones share them.
+
+The meaning of every operation is fixed here, the same on every backend; an :class:`Ops` table only
+supplies the tensor calls:
+
+* ``concatenate([a, b, ...])`` joins along the **last** axis;
+* ``permute(x, dims)`` reorders the axes like ``numpy.transpose(x, dims)``;
+* ``x[...]`` is NumPy-style indexing (an out-of-range integer index is an ``IndexError`` on every backend);
+* ``one_hot_encoding(SPACE, x)``: float32 (batch, n) one-hots of Discrete values, or the concatenated
+  one-hots of the MultiDiscrete components (``start`` honoured);
+* activations apply elementwise (``softmax`` over the last axis); ``+ - * /`` and unary minus broadcast.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from mixrl.utils.spaces._common import leaf_shape
+
+Env = dict[str, Any]
+
+_BINARY: dict[type, Callable[..., Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_UNARY: dict[type, Callable[..., Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The tensor operations an expression may call, on one backend (see the module docstring for meanings).
+
+    ``one_hot(index, shift, width)``: ``index`` (batch, columns) integer-valued, ``shift`` a NumPy int vector
+    added per column; returns float32 (batch, width) with a 1 at every ``index + shift``.
+    """
+
+    array: type  # the backend's array type
+    concatenate: Callable[[list[Any]], Any]
+    permute: Callable[[Any, tuple[int, ...]], Any]
+    getitem: Callable[[Any, Any], Any]
+    reshape: Callable[[Any, tuple[int, ...]], Any]
+    unflatten: Callable[[Any, Any], Any]  # (space, flat (batch, size)) -> structured value
+    one_hot: Callable[[Any, np.ndarray, int], Any]
+    activations: Mapping[str, Callable[[Any], Any]]
+
+
+class Node:
+    """A compiled expression: ``node(env)`` evaluates it."""
+
+    __slots__ = ()
+
+    def __call__(self, env: Env) -> Any:
+        raise NotImplementedError
+
+
+class Ref(Node):
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, env: Env) -> Any:
+        return env[self.key]
+
+
+class Const(Node):
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, env: Env) -> Any:
+        return self.value
+
+
+class Apply(Node):
+    """``function(*(arg(env) for arg in args))``: operators, calls and indexing."""
+
+    __slots__ = ("function", "args")
+
+    def __init__(self, function: Callable[..., Any], *args: Node) -> None:
+        self.function, self.args = function, args
+
+    def __call__(self, env: Env) -> Any:
+        return self.function(*[arg(env) for arg in self.args])
+
+
+class Items(Node):
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Node]) -> None:
+        self.items = items
+
+    def __call__(self, env: Env) -> list[Any]:
+        return [item(env) for item in self.items]
+
+
+class OneHot:
+    """One-hot encoder of a Discrete or MultiDiscrete space (honours ``start``; values are not range-checked)."""
+
+    __slots__ = ("ops", "width", "columns", "shift")
+
+    def __init__(self, space: Any, ops: Ops) -> None:
+        if isinstance(space, gymnasium.spaces.Discrete):
+            sizes, starts = np.array([space.n]), np.array([space.start])
+        elif isinstance(space, gymnasium.spaces.MultiDiscrete):
+            sizes, starts = space.nvec.reshape(-1), space.start.reshape(-1)
+        else:
+            raise ValueError(f"one_hot_encoding needs a Discrete or MultiDiscrete space, got {space!r}")
+        self.ops, self.width, self.columns = ops, int(sizes.sum()), len(sizes)
+        # component i owns the columns shift[i] + start[i] .. + nvec[i]: the one-hots never overlap
+        self.shift = np.asarray(np.cumsum(sizes) - sizes - starts, dtype=np.int64)
+
+    def __call__(self, x: Any) -> Any:
+        index = self.ops.reshape(x, (x.shape[0], -1))
+        if index.shape[1] != self.columns:
+            raise ValueError(f"one_hot_encoding: expected {self.columns} value(s) per sample, got {index.shape[1]}")
+        return self.ops.one_hot(index, self.shift, self.width)
+
+
+class Reader:
+    """Value of the ``STATES`` / ``ACTIONS`` token: the flat input, reshaped or unflattened to its space.
+
+    1-D Box-like spaces pass the array through untouched (no per-call unflattening on the hot path); image
+    spaces come out (batch, *shape), e.g. (batch, height, width, channels).
+    """
+
+    __slots__ = ("key", "space", "shape", "ops")
+
+    def __init__(self, key: str, space: Any, ops: Ops) -> None:
+        self.key, self.space, self.shape, self.ops = key, None, None, ops
+        if isinstance(space, (gymnasium.spaces.Tuple, gymnasium.spaces.Dict)):
+            self.space = space
+        elif space is not None and len(leaf_shape(space)) > 1:
+            self.shape = leaf_shape(space)
+
+    def __call__(self, inputs: Mapping[str, Any]) -> Any:
+        x = inputs.get(self.key)
+        if x is None:
+            raise ValueError(f"the model's network reads inputs[{self.key!r}], which is missing")
+        if self.shape is not None:
+            return self.ops.reshape(x, (-1, *self.shape))
+        if self.space is not None:
+            return self.ops.unflatten(self.space, x)
+        return x
+
+
+class ConcatReader:
+    """Value of the ``STATES_ACTIONS`` token: flat states and taken actions side by side, (batch, S + A)."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self, ops: Ops) -> None:
+        self.ops = ops
+
+    def __call__(self, inputs: Mapping[str, Any]) -> Any:
+        if inputs.get("taken_actions") is None:
+            raise ValueError("the model's network reads STATES_ACTIONS but inputs['taken_actions'] is missing")
+        return self.ops.concatenate([inputs["states"], inputs["taken_actions"]])
+
+
+def readers(tokens: set[str] | frozenset[str], observation_space: Any, action_space: Any, ops: Ops) -> tuple:
+    """``(token, reader)`` pairs for the input tokens a network reads, in a fixed order."""
+    makers: dict[str, Callable[[], Any]] = {
+        "STATES": lambda: Reader("states", observation_space, ops),
+        "ACTIONS": lambda: Reader("taken_actions", action_space, ops),
+        "STATES_ACTIONS": lambda: ConcatReader(ops),
+    }
+    return tuple((token, make()) for token, make in makers.items() if token in tokens)
+
+
+def _index(node: ast.expr) -> Any:
+    if isinstance(node, ast.Tuple):
+        return tuple(_index(item) for item in node.elts)
+    if isinstance(node, ast.Slice):
+        parts = (node.lower, node.upper, node.step)
+        return slice(*(None if part is None else part.value for part in parts))  # type: ignore[attr-defined]
+    return node.value  # type: ignore[attr-defined]
+
+
+def _space(node: ast.expr, spaces: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Subscript):
+        return _space(node.value, spaces)[node.slice.value]  # type: ignore[attr-defined]
+    return spaces[node.id]  # type: ignore[attr-defined]
+
+
+def compile_expression(tree: ast.expr, refs: Mapping[str | None, str], spaces: Mapping[str, Any], ops: Ops) -> Node:
+    """Compile a tree checked by :func:`._expressions.parse_expression` against the ops table ``ops``.
+
+    Args:
+        tree: normalised tree.
+        refs: environment key of a name, when it differs from the name (e.g. a token standing for a head).
+        spaces: ``OBSERVATION_SPACE`` / ``ACTION_SPACE`` for ``one_hot_encoding``.
+
+    Raises:
+        ValueError: ``one_hot_encoding`` of a space that is neither Discrete nor MultiDiscrete.
+    """
+
+    def build(node: ast.expr) -> Node:
+        if isinstance(node, ast.Constant):
+            return Const(node.value)
+        if isinstance(node, ast.Name):
+            return Ref(refs.get(node.id, node.id))
+        if isinstance(node, ast.BinOp):
+            return Apply(_BINARY[type(node.op)], build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return Apply(_UNARY[type(node.op)], build(node.operand))
+        if isinstance(node, ast.Subscript):
+            return Apply(ops.getitem, build(node.value), Const(_index(node.slice)))
+        if isinstance(node, ast.List):
+            return Items([build(item) for item in node.elts])
+        if isinstance(node, ast.Tuple):
+            return Const(tuple(item.value for item in node.elts))  # type: ignore[attr-defined]
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # the checker allows nothing else
+        name, args = node.func.id, node.args
+        if name == "one_hot_encoding":
+            return Apply(OneHot(_space(args[0], spaces), ops), build(args[1]))
+        if name == "permute":
+            return Apply(ops.permute, build(args[0]), build(args[1]))
+        if name == "concatenate":
+            return Apply(ops.concatenate, build(args[0]))
+        return Apply(ops.activations[name], build(args[0]))
+
+    return build(tree)
+
+
+def one_hot_encoding(space: Any, x: Any, ops: Ops) -> Any:
+    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+
+    Args:
+        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
+        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values.
+
+    Returns:
+        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
+
+    Raises:
+        ValueError: another space, or ``x`` has the wrong number of values per sample.
+    """
+    return OneHot(space, ops)(x)
