@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 import gymnasium as gym
 import numpy as np
 
+from mixrl.checkpoints.atomic import atomic_write
 from mixrl.demo.common import History, PPOConfig, evaluate, plot_learning_curve, preset
-from mixrl.utils.io import atomic_write
 
 logger = logging.getLogger("mixrl")
 

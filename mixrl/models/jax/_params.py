@@ -1,9 +1,8 @@
-"""Operations on Flax parameter trees: initialisers, structure checks, polyak averaging, msgpack files."""
+"""Operations on Flax parameter trees: initialisers, structure checks, polyak averaging, checkpoint trees."""
 
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +10,6 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from mixrl.utils.io import atomic_write
 
 Initializer = Callable[[jax.Array, tuple, Any], jax.Array]
 
@@ -122,28 +119,11 @@ def polyak_average(own: Any, source: Any, polyak: float) -> Any:
     return jax.tree_util.tree_map(lambda dst, src: (1 - polyak) * dst + polyak * src, own, source)
 
 
-def write_params(path: str | os.PathLike, params: Any) -> None:
-    """Write ``params`` as Flax msgpack bytes, atomically (a crash never leaves a partial file)."""
-    data = flax.serialization.to_bytes(params)
-    atomic_write(path, lambda file: file.write(data))
-
-
-def read_params(path: str | os.PathLike, template: Any) -> Any:
-    """Read a msgpack checkpoint written by :func:`write_params` into the structure of ``template``.
+def from_tree(template: Any, tree: Any, name: str) -> Any:
+    """A tree read from a checkpoint (e.g. :func:`mixrl.checkpoints.flax_io.read_msgpack`) in ``template``'s structure.
 
     Raises:
-        ValueError: the file is not readable msgpack (truncated, corrupted, another format) or its
-            tree does not match ``template``; the message names the file.
+        ValueError: the tree (names, shapes, dtypes) differs from ``template``; the message names ``name``.
     """
-    with open(path, "rb") as file:
-        data = file.read()
-    try:
-        state = flax.serialization.msgpack_restore(data)
-    except Exception as error:  # msgpack and its ext hooks raise many types for corrupted bytes
-        raise ValueError(
-            f"{os.fspath(path)}: not a readable flax msgpack checkpoint (truncated or corrupted?): {error}"
-        ) from error
-    if not isinstance(state, dict):
-        raise ValueError(f"{os.fspath(path)}: expected a parameter tree (mapping), got {type(state).__name__}")
-    restored = conform(flax.serialization.to_state_dict(template), state, os.fspath(path))
+    restored = conform(flax.serialization.to_state_dict(template), tree, name)
     return flax.serialization.from_state_dict(template, restored)

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from mixrl._config import config
+from mixrl.checkpoints.flax_io import read_msgpack, write_flax
 from mixrl.models import _roles
 from mixrl.models.jax import _act, _params, _random, distributed
 from mixrl.models.jax._state import StateDict, _StateDictSlot
@@ -266,16 +267,13 @@ class Model(nn.Module):
 
     @nn.nowrap
     def save(self, path: str | os.PathLike, state_dict: StateDict | Any = None) -> None:
-        """Save the parameters (or ``state_dict``: a ``StateDict`` or a raw params tree) as Flax msgpack, atomically."""
+        """Save the parameters (or ``state_dict``: a ``StateDict`` or a raw params tree) as Flax msgpack, atomically.
+
+        (Models built by the model instantiators also write their description beside the weights.)
+        """
         if state_dict is None:
             state_dict = self.state_dict
-        params = state_dict.params if isinstance(state_dict, StateDict) else state_dict
-        _params.write_params(path, params)
-        description = self.__dict__.get("_mixrl_description")
-        if description is not None:  # an instantiated model: its description goes beside the weights
-            from mixrl.utils.model_instantiators._sidecar import write_sidecar
-
-            write_sidecar(path, description)
+        write_flax(path, state_dict.params if isinstance(state_dict, StateDict) else state_dict)
 
     @nn.nowrap
     def load(self, path: str | os.PathLike) -> None:
@@ -285,7 +283,7 @@ class Model(nn.Module):
             ValueError: the file is corrupted or its tree (names, shapes, dtypes) differs from the model's;
                 the model is left unchanged.
         """
-        params = _params.read_params(path, self.state_dict.params)
+        params = _params.from_tree(self.state_dict.params, read_msgpack(path), os.fspath(path))
         self.state_dict = self.state_dict.replace(params=jax.device_put(params, self.device))
         self.set_mode("eval")
 
@@ -306,7 +304,7 @@ class Model(nn.Module):
         Same rules as the torch model's ``migrate``: all or nothing, ``""`` in ``name_map`` skips a leaf,
         ``dry_run`` only reports. Linear weights become Dense kernels (transposed), Conv weights HWIO.
         """
-        from mixrl.utils.checkpoints.flax_migrate import migrate_params
+        from mixrl.checkpoints.flax_migrate import migrate_params
 
         ok, params = migrate_params(
             self.state_dict.params,

@@ -2,7 +2,7 @@
 
 ONNX and TorchScript files are written from torch: the JAX model is exported through a *torch twin*, a
 torch model with the same layers in the same order and the same mixin, holding the Flax weights
-(Dense kernels transposed, Conv kernels permuted: :func:`mixrl.utils.checkpoints.torch_flax.flax_to_torch`).
+(Dense kernels transposed, Conv kernels permuted: :func:`mixrl.checkpoints.torch_flax.flax_to_torch`).
 For a model built by the JAX instantiators the twin is built from the model's description with the torch
 instantiators; a hand-written Flax model needs its twin passed as ``torch_model``. The twin is checked
 against the JAX model on a sample of the observation space before anything is written, then
@@ -91,7 +91,7 @@ def torch_twin(
         NotImplementedError: an instantiated recurrent model (no conversion of Flax cells to torch RNNs).
     """
     _require_torch()
-    from mixrl.utils.checkpoints.torch_flax import flax_to_torch, split_params
+    from mixrl.checkpoints.torch_flax import flax_to_torch, split_params
 
     twin = _twin_from_description(model) if torch_model is None else torch_model
     params = model.state_dict.params if params is None else params

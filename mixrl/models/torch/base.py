@@ -10,8 +10,8 @@ import gymnasium
 import torch
 
 from mixrl._config import config
+from mixrl.checkpoints.torch_io import read_state_dict, write_state_dict
 from mixrl.models import _roles
-from mixrl.models.torch._checkpoint import write_state_dict
 from mixrl.utils.spaces.torch import (
     compute_space_size,
     convert_gym_space,
@@ -265,26 +265,15 @@ class Model(torch.nn.Module):
         """Save ``state_dict`` (default: the model's) to ``path`` atomically: a crash never leaves a partial file.
 
         A ``.safetensors`` path writes the safetensors format (tensors only); any other path a ``torch.save`` file.
-
-        A model built by the model instantiators also gets its resolved description written beside the
-        weights, as the YAML sidecar ``<path>.model.yaml`` (``policy.pt`` -> ``policy.pt.model.yaml``,
-        written atomically after the weights), so
-        ``mixrl.utils.model_instantiators.torch.load_model(path)`` rebuilds the model from the checkpoint.
+        (Models built by the model instantiators also write their description beside the weights.)
         """
-        state = self.state_dict() if state_dict is None else state_dict
-        write_state_dict(path, state)
-        description = self.__dict__.get("_mixrl_description")
-        if description is not None:
-            from mixrl.utils.model_instantiators._sidecar import write_sidecar
-
-            write_sidecar(path, description)
+        write_state_dict(path, self.state_dict() if state_dict is None else state_dict)
 
     def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
         """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.
 
-        A legacy checkpoint of an instantiated model (the ``hiddens`` API's ``net.N.*``, ``mean_net.*``,
-        ``value_net.*`` and ``log_std_parameter`` names, skrl 1.1-style classes) is recognised and its entries
-        are renamed to the current layout (``net_container.N.*``, ``<role>_layer.*``) by order and shape.
+        The entries go through :meth:`_adapt_external_state` first (models built by the model instantiators
+        rename the legacy ``hiddens`` API's ``net.N.*`` layout there).
 
         Args:
             path: checkpoint file: ``.safetensors``, or a ``torch.save`` file with any other extension.
@@ -298,14 +287,25 @@ class Model(torch.nn.Module):
                 says, it holds other objects than tensors, or its entries do not match the model
                 (missing, unexpected or differently shaped); the model is left unchanged.
         """
-        from mixrl.utils.checkpoints.legacy_layout import adapt_legacy_layout
-
-        state = _read_checkpoint(path, self.device, weights_only)
-        own = self.state_dict()
-        state = adapt_legacy_layout(state, own, _roles.registered_roles(self), source=os.fspath(path))
+        state = self._adapt_external_state(
+            read_state_dict(path, self.device, weights_only), self.state_dict(), os.fspath(path)
+        )
         self._check_state_dict(state, strict, source=os.fspath(path))
         self.load_state_dict(state, strict=strict)
         self.eval()
+
+    def _adapt_external_state(self, state: Mapping[str, Any], own: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+        """Hook: an external state dict (a checkpoint to load, a ``migrate`` source) renamed to the model's entries.
+
+        Args:
+            state: the external names to tensors.
+            own: the model's ``state_dict()``.
+            source: the file (or ``"migration source"``), for error messages.
+
+        Returns:
+            ``state`` itself here; subclasses that know an older layout of their entries rename it.
+        """
+        return state
 
     def _check_state_dict(self, state: Mapping[str, Any], strict: bool, source: str) -> None:
         """Raise ``ValueError`` naming every mismatch before anything is copied (keeps a failed load harmless)."""
@@ -381,9 +381,24 @@ class Model(torch.nn.Module):
                 "net.4.bias": "a2c_network.mu.bias",
             })
         """
-        from mixrl.models.torch._migrate import migrate_model
+        from mixrl.checkpoints.torch_migrate import migrate_state_dict
 
-        return migrate_model(self, state_dict, path, name_map, auto_mapping, verbose, dry_run, allow_pickle)
+        own = self.state_dict()
+        ok, tensors = migrate_state_dict(
+            own,
+            state_dict,
+            path,
+            name_map,
+            auto_mapping,
+            verbose,
+            dry_run=dry_run,
+            allow_pickle=allow_pickle,
+            adapt=lambda entries, source: self._adapt_external_state(entries, own, source),
+        )
+        if ok and not dry_run:
+            self.load_state_dict(tensors, strict=False)
+            self.eval()
+        return ok
 
     def export(
         self,
@@ -519,10 +534,3 @@ def _matched_tensors(own, other, kind: str) -> list[tuple[torch.Tensor, torch.Te
             f"shape mismatches: {mismatched})"
         )
     return [(own[k], other[k]) for k in own]
-
-
-def _read_checkpoint(path: str | os.PathLike, device: torch.device, weights_only: bool) -> Mapping[str, Any]:
-    """Read a ``.pt``/``.safetensors`` state dict; every failure is a ``ValueError`` that names the file."""
-    from mixrl.models.torch._checkpoint import read_state_dict
-
-    return read_state_dict(path, device, weights_only)

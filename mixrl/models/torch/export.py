@@ -14,14 +14,14 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium
 import torch
 
+from mixrl.checkpoints.atomic import atomic_write
 from mixrl.models import _roles
 from mixrl.models._roles import HeadSettings
-from mixrl.models.torch.base import Model
 from mixrl.models.torch.beta import BetaMixin, BetaSettings
 from mixrl.models.torch.categorical import CategoricalMixin, CategoricalSettings
 from mixrl.models.torch.deterministic import DeterministicMixin, DeterministicSettings
@@ -29,8 +29,10 @@ from mixrl.models.torch.distributions import squash
 from mixrl.models.torch.gaussian import GaussianMixin, GaussianSettings
 from mixrl.models.torch.multicategorical import MultiCategoricalMixin, MultiCategoricalSettings
 from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
-from mixrl.utils.io import atomic_write
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
+
+if TYPE_CHECKING:
+    from mixrl.models.torch.base import Model  # annotations only: base imports this module
 
 ExportFormat = Literal["onnx", "torchscript"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
-from mixrl.utils.io import atomic_write
+from mixrl.checkpoints.atomic import atomic_write
 
 SUFFIX = ".model.yaml"
 _HEADER = "# mixrl model description of the weights in {name}: rebuild with load_model({name!r})\n"

@@ -47,6 +47,7 @@ from mixrl.utils.model_instantiators._generated import (
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
 from mixrl.utils.model_instantiators._layers import Layer
 from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators._twin import DescribedJaxModel
 from mixrl.utils.model_instantiators.jax._ops import OPS, Op, layer_ops
 from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential, state_sizes
 from mixrl.utils.spaces.jax import compute_space_size, flatten_tensorized_space, sample_space
@@ -102,7 +103,7 @@ def _run(op: Op, x: jax.Array) -> jax.Array:
     return entry.init_with_output(_KEY, x)[0] if isinstance(entry, nn.Module) else entry(x)
 
 
-class Generated(Described, Model):
+class Generated(Described, DescribedJaxModel, Model):
     """A generated model: containers and one head per role (``model_class`` adds the mixins as bases).
 
     Class attribute ``_mixrl_class_key`` (not annotated: Flax makes annotated attributes dataclass fields).

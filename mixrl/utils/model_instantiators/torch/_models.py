@@ -42,6 +42,7 @@ from mixrl.utils.model_instantiators._generated import (
 )
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
+from mixrl.utils.model_instantiators._persistence import DescribedModel
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.torch._ops import ACTIVATION_MODULES, OPS
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
@@ -111,7 +112,7 @@ def _run(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return module(x)
 
 
-class Generated(Described, Model):
+class Generated(Described, DescribedModel, Model):
     """A generated model: containers, one head per role, optional single forward pass (shared models)."""
 
     _mixrl_class_key: tuple[tuple[type, ...], str, str]

@@ -1,7 +1,7 @@
-"""``Model.migrate``: match a model's entries to an external state dict by name map, name and shape.
+"""``migrate``'s all-or-nothing matching of a model's entries to an external state dict, by name map, name and shape.
 
-The matching works on names and shapes only (:func:`plan_migration`), so the JAX model reuses it on a
-torch-layout view of its Flax parameters. For every current entry, in state-dict order:
+The matching works on names and shapes only (:func:`plan_migration`), so torch models use it on their
+state dict and JAX models on a torch-layout view of their Flax parameters. For every current entry, in state-dict order:
 
 1. *mapped* (``name in name_map``): the external entry ``name_map[name]`` if it exists with the same
    shape (``map:``); ``""``/``None`` skips the entry on purpose (``skip:``, not missing);
@@ -16,15 +16,11 @@ anything loaded (a failed migration leaves the model unchanged; skrl loads the l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from mixrl._logging import logger
-
-if TYPE_CHECKING:
-    from mixrl.models.torch.base import Model
 
 Shape = tuple[int, ...]
 Kind = Literal["weight", "bias", "other"]
@@ -171,48 +167,4 @@ def check_sources(state_dict: Any, path: Any) -> None:
         raise ValueError("migrate takes exactly one of state_dict or path, got neither")
 
 
-def migrate_model(
-    model: Model,
-    state_dict: Mapping[str, Any] | None,
-    path: str | os.PathLike | None,
-    name_map: Mapping[str, str | None],
-    auto_mapping: bool,
-    verbose: bool,
-    dry_run: bool,
-    allow_pickle: bool,
-) -> bool:
-    """``Model.migrate`` for torch models (arguments as documented there)."""
-    import torch
-
-    from mixrl.utils.checkpoints.sources import read_migration_source
-    from mixrl.utils.checkpoints.torch_flax import flax_as_torch_source, is_flax_tree
-
-    check_sources(state_dict, path)
-    own = model.state_dict()
-    entries: Mapping[str, Any]
-    if path is not None:
-        source = read_migration_source(path, allow_pickle=allow_pickle)
-        entries = flax_as_torch_source(source.entries, own) if source.kind == "flax" else source.entries
-    elif state_dict is not None and is_flax_tree(state_dict):
-        entries = flax_as_torch_source(state_dict, own)
-    else:
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
-        entries = state_dict
-    tensors = {name: value for name, value in entries.items() if isinstance(value, torch.Tensor)}
-    ignored = [name for name in entries if name not in tensors]
-    if ignored:
-        logger.warning(f"Ignoring non-tensor entries of the source: {ignored}")
-    current = {name: tuple(value.shape) for name, value in own.items()}
-    available = {name: tuple(value.shape) for name, value in tensors.items()}
-    if verbose:
-        log_listing(current, available)
-    plan = plan_migration(current, available, name_map, auto_mapping)
-    log_plan(plan, verbose, dry_run)
-    if plan.ok and not dry_run:
-        model.load_state_dict({name: tensors[external] for name, external in plan.matches.items()}, strict=False)
-        model.eval()
-    return plan.ok
-
-
-__all__ = ["MigrationPlan", "entry_kind", "log_listing", "log_plan", "migrate_model", "plan_migration"]
+__all__ = ["MigrationPlan", "check_sources", "entry_kind", "log_listing", "log_plan", "plan_migration"]

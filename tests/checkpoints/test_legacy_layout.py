@@ -4,7 +4,7 @@ import gymnasium
 import pytest
 import torch
 
-from mixrl.utils.checkpoints import is_legacy_layout, legacy_to_instantiated
+from mixrl.checkpoints import is_legacy_layout, legacy_to_instantiated
 from mixrl.utils.model_instantiators.torch import Shape, gaussian_model, shared_model
 
 OBS, ACT = gymnasium.spaces.Box(-1, 1, (4,)), gymnasium.spaces.Box(-1, 1, (2,))

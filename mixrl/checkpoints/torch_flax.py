@@ -4,7 +4,8 @@ Layouts: a ``torch.nn.Linear`` weight ``(out, in)`` is a Flax ``Dense`` kernel `
 weight ``(out, in, *spatial)`` (e.g. ``(O, I, H, W)``) is a Flax ``Conv`` kernel ``(*spatial, in, out)``
 (``HWIO``); a LayerNorm ``weight`` is a Flax ``scale``; biases and every other tensor (e.g.
 ``log_std_parameter``) are copied as they are. Layers are paired by name where both sides use the same
-attribute names, else in definition order with shape checks (:mod:`mixrl.utils.checkpoints._layout`).
+attribute names, else in definition order with shape checks (:mod:`mixrl.checkpoints.pairing`). The tree
+helpers work on NumPy arrays and need no torch; torch is imported by the functions that make tensors.
 
 Limits: grouped or transposed convolutions are not converted, and a ``Dense`` layer that follows a
 flattened convolution sees its inputs in another order (torch flattens ``C, H, W``, Flax ``H, W, C``):
@@ -13,14 +14,17 @@ such a torch network must permute to channels-last before flattening (or pool) f
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mixrl._logging import logger
-from mixrl.utils.checkpoints._layout import FlaxLeaf, Path, flax_slash_path, pair_entries
+from mixrl.checkpoints.pairing import FlaxLeaf, Path, flax_slash_path, pair_entries
+
+if TYPE_CHECKING:
+    import torch
 
 
 def is_flax_tree(obj: Any) -> bool:
@@ -71,8 +75,21 @@ def replace_leaves(inner: Mapping[str, Any], new: Mapping[Path, Any], prefix: Pa
     return out
 
 
+def is_tensor(value: Any) -> bool:
+    """``value`` is a ``torch.Tensor`` (never imports torch: without it imported, nothing is a tensor)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def as_numpy(value: Any) -> np.ndarray:
+    """A torch tensor (:func:`tensor_to_numpy`) or any array-like as a NumPy array."""
+    return tensor_to_numpy(value) if is_tensor(value) else np.asarray(value)
+
+
 def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A CPU NumPy copy of ``tensor`` (bfloat16 and other types NumPy lacks go through float32)."""
+    import torch
+
     tensor = tensor.detach().cpu()
     if tensor.is_floating_point() and tensor.dtype not in (torch.float16, torch.float32, torch.float64):
         tensor = tensor.float()
@@ -81,6 +98,8 @@ def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 def numpy_to_tensor(array: Any) -> torch.Tensor:
     """A torch tensor of a NumPy/JAX array (types torch lacks, e.g. ml_dtypes bfloat16, go through float32)."""
+    import torch
+
     array = np.array(array, copy=True)  # writable and owned: JAX arrays are read-only views
     try:
         return torch.from_numpy(array)
@@ -113,7 +132,7 @@ def torch_to_flax(
     """
     import jax.numpy as jnp
 
-    others = [name for name, value in state_dict.items() if not isinstance(value, torch.Tensor)]
+    others = [name for name, value in state_dict.items() if not is_tensor(value)]
     if others:
         raise ValueError(f"state_dict entries must be tensors, got non-tensors for {others}")
     inner, rebuild = split_params(params_template)
@@ -164,19 +183,28 @@ def flax_to_torch(
     return result
 
 
-def torch_view(tree: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Every leaf of a Flax tree as a torch-layout tensor under its torch-style name (``Dense_0.weight``).
+def numpy_view(tree: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Every leaf of a Flax tree as a torch-layout NumPy array under its torch-style name (``Dense_0.weight``).
 
     Raises:
         ValueError: two leaves get the same torch-style name.
     """
     inner, _ = split_params(tree)
-    view: dict[str, torch.Tensor] = {}
+    view: dict[str, np.ndarray] = {}
     for leaf, value in flax_leaves(inner):
         if leaf.view_name in view:
             raise ValueError(f"Flax leaf {flax_slash_path(leaf.path)!r}: torch-style name {leaf.view_name!r} is taken")
-        view[leaf.view_name] = numpy_to_tensor(to_torch_layout(np.asarray(value), leaf))
+        view[leaf.view_name] = to_torch_layout(np.asarray(value), leaf)
     return view
+
+
+def torch_view(tree: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """:func:`numpy_view` as torch tensors.
+
+    Raises:
+        ValueError: two leaves get the same torch-style name.
+    """
+    return {name: numpy_to_tensor(array) for name, array in numpy_view(tree).items()}
 
 
 def flax_as_torch_source(tree: Mapping[str, Any], state_dict_template: Mapping[str, torch.Tensor]) -> dict[str, Any]:

@@ -12,12 +12,12 @@ import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from mixrl.checkpoints import flax_to_torch, migrate_params, torch_to_flax  # noqa: E402
 from mixrl.models.jax import DeterministicMixin as JaxDeterministic  # noqa: E402
 from mixrl.models.jax import GaussianMixin as JaxGaussian  # noqa: E402
 from mixrl.models.jax import Model as JaxModel  # noqa: E402
 from mixrl.models.jax import StateDict  # noqa: E402
 from mixrl.models.torch import DeterministicMixin, GaussianMixin, Model  # noqa: E402
-from mixrl.utils.checkpoints import flax_to_torch, migrate_params, torch_to_flax  # noqa: E402
 
 OBS, ACT = gymnasium.spaces.Box(-1, 1, (5,)), gymnasium.spaces.Box(-1, 1, (3,))
 IMAGE = gymnasium.spaces.Box(0, 1, (12, 12, 3))

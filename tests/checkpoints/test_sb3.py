@@ -7,8 +7,8 @@ import torch
 
 sb3 = pytest.importorskip("stable_baselines3")
 
+from mixrl.checkpoints import read_sb3  # noqa: E402
 from mixrl.models.torch import CategoricalMixin, DeterministicMixin, GaussianMixin, Model  # noqa: E402
-from mixrl.utils.checkpoints import read_sb3  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

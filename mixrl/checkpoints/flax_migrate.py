@@ -1,7 +1,7 @@
 """``migrate`` for JAX/Flax models: import a torch state dict or checkpoint file into a Flax parameter tree.
 
 The Flax parameters are seen in torch layout (``Dense_0/kernel`` (in, out) as ``Dense_0.weight`` (out, in),
-``net_container/layers_0/kernel`` as ``net_container.0.weight``; :mod:`._layout`), and then:
+``net_container/layers_0/kernel`` as ``net_container.0.weight``; :mod:`.pairing`), and then:
 
 * a plain state dict (given, a ``torch.save``/``.safetensors`` file or Flax msgpack) with as many entries
   as the model, without ``name_map``, is taken for the same architecture and converted layer by layer
@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
+from typing import Any, Literal
 
 from mixrl._logging import logger
-from mixrl.models.torch._migrate import check_sources, log_listing, log_plan, plan_migration
-from mixrl.utils.checkpoints._layout import FlaxLeaf, flax_slash_path, natural_key, pair_entries
-from mixrl.utils.checkpoints.sources import read_migration_source
-from mixrl.utils.checkpoints.torch_flax import (
+from mixrl.checkpoints.formats import torch_available
+from mixrl.checkpoints.matching import check_sources, log_listing, log_plan, plan_migration
+from mixrl.checkpoints.pairing import FlaxLeaf, flax_slash_path, natural_key, pair_entries
+from mixrl.checkpoints.sources import read_migration_source
+from mixrl.checkpoints.torch_flax import (
+    as_numpy,
     flax_leaves,
     is_flax_tree,
+    numpy_view,
     replace_leaves,
     split_params,
-    tensor_to_numpy,
     to_flax_layout,
-    torch_view,
 )
 
 
@@ -73,14 +72,15 @@ def migrate_params(
     check_sources(state_dict, path)
     entries: Mapping[str, Any]
     if path is not None:
-        source = read_migration_source(path, allow_pickle=allow_pickle)
+        read_as: Literal["torch", "numpy"] = "torch" if torch_available() else "numpy"  # torch reads bfloat16
+        source = read_migration_source(path, allow_pickle=allow_pickle, arrays=read_as)
         kind, entries = source.kind, source.entries
     else:
         assert state_dict is not None  # check_sources: exactly one of state_dict / path
         kind, entries = ("flax", state_dict) if is_flax_tree(state_dict) else ("state_dict", state_dict)
     if kind == "flax":
-        entries = torch_view(entries)
-    arrays = {name: _as_numpy(value) for name, value in entries.items()}
+        entries = numpy_view(entries)
+    arrays = {name: as_numpy(value) for name, value in entries.items()}
     inner, rebuild = split_params(params)
     leaves = sorted(flax_leaves(inner), key=lambda item: _listing_key(item[0]))
     view = {leaf.view_name: (leaf, value) for leaf, value in leaves}
@@ -133,9 +133,3 @@ def _view_names(name_map: Mapping[str, str | None], leaves: list[FlaxLeaf]) -> d
     """``name_map`` with Flax-path keys (``Dense_0/kernel``) replaced by their view names (``Dense_0.weight``)."""
     by_path = {flax_slash_path(leaf.path): leaf.view_name for leaf in leaves}
     return {by_path.get(key, key): value for key, value in name_map.items()}
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    import torch
-
-    return tensor_to_numpy(value) if isinstance(value, torch.Tensor) else np.asarray(value)
