@@ -1,8 +1,9 @@
-"""Framework-free pieces of the reference PPO: hyper-parameters, vector environments, GAE, evaluation, plotting.
+"""Framework-free pieces of the reference PPO: hyper-parameters, vector environments, GAE, sequences, evaluation.
 
 Both reference PPOs (:mod:`mixrl.demo.ppo` for PyTorch, :mod:`mixrl.demo.ppo_jax` for JAX) collect rollouts
-from the same ``gymnasium`` vector environments and compute advantages with the same NumPy GAE, so they differ
-only in the model calls and the update step. :func:`evaluate` is the one evaluation loop of the demo and of
+from the same ``gymnasium`` vector environments, read action masks and recurrent sequence lengths the same way,
+cut rollouts into the same sequences and compute advantages with the same NumPy GAE, so they differ only in the
+model calls and the update step. :func:`evaluate` is the one evaluation loop of the demo and of
 every example in ``examples/``.
 """
 
@@ -189,6 +190,32 @@ def compute_gae(
         advantages[t] = next_advantage
         next_values = values[t]
     return advantages, advantages + values
+
+
+def action_mask(info: dict) -> np.ndarray | None:
+    """The step's ``info["action_mask"]`` (num_envs, n) as a bool array, or ``None`` when the env gives none."""
+    return None if "action_mask" not in info else np.stack(info["action_mask"]).astype(bool)
+
+
+def sequence_length(*models: Any) -> int:
+    """The recurrent sequence length of the first recurrent model's ``get_specification()`` (1 for feed-forward)."""
+    for model in models:
+        spec = model.get_specification().get("rnn")
+        if spec is not None:
+            return int(spec["sequence_length"])
+    return 1
+
+
+def sequences(array: Any, length: int) -> Any:
+    """(T, num_envs, ...) rollout data -> (T * num_envs / length, length, ...), for NumPy, torch or JAX arrays.
+
+    Each row holds ``length`` consecutive steps of one env (for recurrent updates); with ``length`` 1 the
+    rows keep the rollout's time-major order.
+    """
+    if length == 1:
+        return array.reshape(-1, 1, *array.shape[2:])
+    steps, num_envs = array.shape[:2]
+    return array.swapaxes(0, 1).reshape(num_envs * steps // length, length, *array.shape[2:])
 
 
 def to_env_actions(actions: np.ndarray, space: gym.Space) -> np.ndarray:

@@ -35,10 +35,13 @@ from mixrl.demo.common import (
     GreedyPolicy,
     History,
     PPOConfig,
+    action_mask,
     compute_gae,
     final_observations,
     make_envs,
     model_description,
+    sequence_length,
+    sequences,
     to_env_actions,
 )
 from mixrl.models.torch import Model
@@ -58,18 +61,6 @@ def rnn_states(model: Model, num_envs: int) -> list[torch.Tensor] | None:
     return [torch.zeros(size[0], num_envs, *size[2:]) for size in spec["sizes"]]
 
 
-def sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
-    """(T, num_envs, ...) rollout data -> (T * num_envs / length, length, ...).
-
-    Each row holds ``length`` consecutive steps of one env (for recurrent updates); with ``length`` 1 the
-    rows keep the rollout's time-major order.
-    """
-    if length == 1:
-        return tensor.reshape(-1, 1, *tensor.shape[2:])
-    steps, num_envs = tensor.shape[:2]
-    return tensor.transpose(0, 1).reshape(num_envs * steps // length, length, *tensor.shape[2:])
-
-
 def _inputs(states: torch.Tensor, rnn: list[torch.Tensor] | None, mask: torch.Tensor | None) -> dict[str, Any]:
     """``{"states": ...}`` plus ``"rnn"`` and ``"action_mask"`` when given."""
     inputs: dict[str, Any] = {"states": states}
@@ -82,7 +73,8 @@ def _inputs(states: torch.Tensor, rnn: list[torch.Tensor] | None, mask: torch.Te
 
 def _mask(info: dict) -> torch.Tensor | None:
     """The step's ``info["action_mask"]`` (num_envs, n) as a bool tensor, or ``None``."""
-    return None if "action_mask" not in info else torch.as_tensor(np.stack(info["action_mask"]), dtype=torch.bool)
+    mask = action_mask(info)
+    return None if mask is None else torch.as_tensor(mask, dtype=torch.bool)
 
 
 def _reset(states: list[torch.Tensor] | None, done: np.ndarray) -> list[torch.Tensor] | None:
@@ -157,16 +149,7 @@ def collect(
     batch = {name: torch.stack(items) for name, items in record.items()}
     batch.update(advantages=torch.as_tensor(advantages), returns=torch.as_tensor(returns))
     batch["terminated"] = torch.as_tensor(dones).bool()
-    return {name: sequences(tensor, _sequence_length(policy, value)) for name, tensor in batch.items()}
-
-
-def _sequence_length(policy: Model, value: Model) -> int:
-    """The recurrent sequence length of the models' specifications (1 for feed-forward models)."""
-    for model in (policy, value):
-        spec = model.get_specification().get("rnn")
-        if spec is not None:
-            return int(spec["sequence_length"])
-    return 1
+    return {name: sequences(tensor, sequence_length(policy, value)) for name, tensor in batch.items()}
 
 
 def ppo_loss(policy: Model, value: Model, minibatch: Batch, config: PPOConfig) -> tuple[torch.Tensor, dict[str, float]]:

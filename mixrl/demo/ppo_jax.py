@@ -3,16 +3,26 @@
 :func:`learn` trains a Flax policy (role ``"policy"``) and state value (role ``"value"``), one shared model or
 two separate ones, with the loop of :mod:`mixrl.demo.ppo`: the rollout calls one jitted function per
 environment step (policy sample and value), the update runs all epochs and minibatches of a rollout in one
-jitted ``lax.scan`` of optax steps. Action masks and recurrent states are PyTorch-only (the JAX heads take no
-``action_mask`` and there is no JAX recurrent helper), so they are refused here. :func:`train` is the demo's
-entry point (the PyTorch demo's model description, built with the JAX instantiators).
+jitted ``lax.scan`` of optax steps. It has the PyTorch loop's two hooks, which need no code:
+
+* action masks: when the env's info holds ``"action_mask"`` (num_envs, n), it goes into the policy's
+  ``inputs["action_mask"]`` in the rollout, in the update (log-probabilities and entropy of the masked
+  distribution) and in :func:`greedy`;
+* recurrent models: a model whose ``get_specification()`` has ``"rnn"`` gets its states in ``inputs["rnn"]``,
+  carried from step to step and zeroed where an episode ended; the update then runs on whole sequences of
+  ``sequence_length`` steps of one env with ``inputs["terminated"]`` (see :mod:`mixrl.models.jax.rnn`).
+
+The jitted functions fix the mode of each model call when they are traced: eval in the rollout and in
+:func:`greedy`, train in the update. :func:`train` is the demo's entry point (the PyTorch demo's model
+description, built with the JAX instantiators).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
 import flax.linen as nn
@@ -30,10 +40,13 @@ from mixrl.demo.common import (
     GreedyPolicy,
     History,
     PPOConfig,
+    action_mask,
     compute_gae,
     final_observations,
     make_envs,
     model_description,
+    sequence_length,
+    sequences,
     to_env_actions,
 )
 from mixrl.models.jax import Model
@@ -43,6 +56,7 @@ logger = logging.getLogger("mixrl")
 
 Progress = Callable[[int, History], None]
 Batch = dict[str, jax.Array]
+States = list[np.ndarray] | None  #: recurrent states [(layers, num_envs, H), ...] of one model, or None
 
 
 def build_model(observation_space: gym.Space, action_space: gym.Space, config: PPOConfig, seed: int) -> Model:
@@ -66,8 +80,48 @@ def build_model(observation_space: gym.Space, action_space: gym.Space, config: P
     return model
 
 
+def rnn_states(model: Model, num_envs: int) -> States:
+    """Zero recurrent states ``[(D*num_layers, num_envs, H), ...]`` of ``model``, ``None`` if it is not recurrent."""
+    spec = model.get_specification().get("rnn")
+    if spec is None:
+        return None
+    return [np.zeros((size[0], num_envs, *size[2:]), np.float32) for size in spec["sizes"]]
+
+
+def _reset(states: States, done: np.ndarray) -> States:
+    """Recurrent states (layers, num_envs, H) zeroed for the envs whose episode ended (``done`` (num_envs,))."""
+    keep = (~done).astype(np.float32).reshape(1, -1, 1)
+    return None if states is None else [state * keep for state in states]
+
+
+def _inputs(states: Any, rnn: Any, mask: Any) -> dict[str, Any]:
+    """``{"states": ...}`` plus ``"rnn"`` and ``"action_mask"`` when given."""
+    inputs: dict[str, Any] = {"states": states}
+    if rnn is not None:
+        inputs["rnn"] = rnn
+    if mask is not None:
+        inputs["action_mask"] = mask
+    return inputs
+
+
+@contextmanager
+def _mode(models: Sequence[Model], training: bool) -> Iterator[None]:
+    """Within the block, the models' calls run (are traced) in train (``training``) or eval mode."""
+    previous = [model.training for model in models]
+    for model in models:
+        model.training = training
+    try:
+        yield
+    finally:
+        for model, mode in zip(models, previous, strict=True):
+            model.training = mode
+
+
 def _entropy(model: Model, outputs: dict[str, jax.Array]) -> jax.Array:
-    """Entropy (batch,) of the policy distribution described by ``outputs``, summed over action dimensions."""
+    """Entropy (batch,) of the policy distribution described by ``outputs``, summed over action dimensions.
+
+    A masked categorical's ``outputs["net_output"]`` is already masked, so masked actions do not count.
+    """
     entropy = model.get_entropy(outputs["net_output" if "net_output" in outputs else "stddev"], role="policy")
     return entropy.reshape(entropy.shape[0], -1).sum(axis=-1) if entropy.ndim > 1 else entropy
 
@@ -78,80 +132,129 @@ def deterministic_actions(model: Model, states: np.ndarray) -> np.ndarray:
     return np.asarray(outputs.get("mode_actions", outputs.get("mean_actions", actions)))
 
 
-def greedy(policy: Model) -> GreedyPolicy:
-    """The deterministic policy of ``policy`` (its ``state_dict`` parameters) for :func:`mixrl.demo.common.evaluate`."""
+def greedy(policy: Model, num_envs: int = 10) -> GreedyPolicy:
+    """The deterministic policy of ``policy`` (its ``state_dict`` parameters) for :func:`mixrl.demo.common.evaluate`.
+
+    It acts, jitted in eval mode, with ``outputs["mode_actions"]`` (categorical heads) or
+    ``outputs["mean_actions"]`` (Gaussian heads), with the info's ``action_mask`` in the inputs and recurrent
+    states for ``num_envs`` sub-envs carried from call to call (zeroed where ``info`` flags a finished episode).
+    """
+    carry: dict[str, States] = {"rnn": rnn_states(policy, num_envs)}
 
     @jax.jit
-    def act(params: Any, states: jax.Array) -> jax.Array:
+    def act(params: Any, states: jax.Array, rnn: Any, mask: Any) -> tuple[jax.Array, Any]:
         # the key only feeds the (unused) sample: any fixed key will do
-        actions, _, outputs = policy.act({"states": states, "key": jax.random.PRNGKey(0)}, "policy", params)
-        return outputs.get("mode_actions", outputs.get("mean_actions", actions))
+        with _mode([policy], training=False):
+            inputs = {**_inputs(states, rnn, mask), "key": jax.random.PRNGKey(0)}
+            actions, _, outputs = policy.act(inputs, "policy", params)
+        greedy_actions = outputs.get("mode_actions", outputs.get("mean_actions", actions))
+        return greedy_actions, None if rnn is None else outputs["rnn"]
 
-    return lambda observations, info: np.asarray(act(policy.state_dict.params, jnp.asarray(observations, jnp.float32)))
+    def run(observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        if carry["rnn"] is not None and "_final_obs" in info:
+            carry["rnn"] = _reset(carry["rnn"], np.asarray(info["_final_obs"]))
+        states = jnp.asarray(observations, jnp.float32)
+        actions, rnn = act(policy.state_dict.params, states, carry["rnn"], action_mask(info))
+        if carry["rnn"] is not None:
+            carry["rnn"] = [np.asarray(state) for state in rnn]
+        return np.asarray(actions)
+
+    return run
 
 
 class Functions(NamedTuple):
     """The jitted pieces of the JAX PPO (closures over the models and the configuration).
 
-    ``params`` is ``{"policy": ...}`` for a shared model, ``{"policy": ..., "value": ...}`` for separate ones.
+    ``params`` is ``{"policy": ...}`` for a shared model, ``{"policy": ..., "value": ...}`` for separate ones;
+    ``rnn`` is ``{"policy": States, "value": States}`` (``"value"`` is ``None`` for a shared model, which reads
+    the policy's states for both roles).
     """
 
-    policy_step: Callable  #: (params, states, key) -> (actions, log_prob (batch,), value (batch,), next key)
-    value: Callable  #: (params, states) -> value (batch,)
+    #: (params, states, rnn, action mask or None, key) -> (actions, log_prob (batch,), value (batch,), next rnn,
+    #: next key)
+    policy_step: Callable
+    value: Callable  #: (params, states, rnn) -> value (batch,)
     update: Callable  #: (params, opt_state, batch, key) -> (params, opt_state, last minibatch's statistics)
     init_optimizer: Callable  #: params -> opt_state
 
 
-def make_functions(policy: Model, value_model: Model, config: PPOConfig, total_updates: int) -> Functions:
+def make_functions(
+    policy: Model, value_model: Model, config: PPOConfig, total_updates: int, length: int = 1
+) -> Functions:
     """Compile the rollout step, the value and the update (all epochs and minibatches in one ``lax.scan``).
 
     The optimizer is Adam after a global-norm clip, with the learning rate annealed linearly to 0 over
-    ``total_updates`` rollouts when ``config.anneal_lr``.
+    ``total_updates`` rollouts when ``config.anneal_lr``. The update shuffles the rows of the batch: sequences
+    of ``length`` steps (the recurrent sequence length, 1 for feed-forward models).
     """
     schedule = optax.linear_schedule(config.learning_rate, 0.0, total_updates * config.epochs * config.minibatches)
     optimizer = optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm),
         optax.adam(schedule if config.anneal_lr else config.learning_rate, eps=1e-5),
     )
-    value_key = "policy" if value_model is policy else "value"
+    shared = value_model is policy
+    value_key = "policy" if shared else "value"
+    models = [policy] if shared else [policy, value_model]
 
-    def policy_step(params: Any, states: jax.Array, key: jax.Array) -> tuple:
-        key, subkey = jax.random.split(key)
-        actions, log_prob, _ = policy.act({"states": states, "key": subkey}, "policy", params["policy"])
-        return actions, log_prob.reshape(-1), value(params, states), key
-
-    def value(params: Any, states: jax.Array) -> jax.Array:
+    def value_of(params: Any, inputs: dict[str, Any]) -> tuple[jax.Array, Any]:
         # deterministic: the key is unused, but passing one keeps the model's own key stream out of the trace
-        inputs = {"states": states, "key": jax.random.PRNGKey(0)}
-        return value_model.act(inputs, "value", params[value_key])[0].reshape(-1)
+        values, _, outputs = value_model.act({**inputs, "key": jax.random.PRNGKey(0)}, "value", params[value_key])
+        return values.reshape(-1), outputs.get("rnn")
+
+    def policy_step(params: Any, states: jax.Array, rnn: dict[str, Any], mask: Any, key: jax.Array) -> tuple:
+        key, subkey = jax.random.split(key)
+        with _mode(models, training=False):
+            inputs = {**_inputs(states, rnn["policy"], mask), "key": subkey}
+            actions, log_prob, outputs = policy.act(inputs, "policy", params["policy"])
+            values, value_rnn = value_of(params, _inputs(states, rnn[value_key], None))
+        next_rnn = {
+            "policy": None if rnn["policy"] is None else outputs["rnn"],
+            "value": None if shared or rnn["value"] is None else value_rnn,
+        }
+        return actions, log_prob.reshape(-1), values, next_rnn, key
+
+    def value(params: Any, states: jax.Array, rnn: dict[str, Any]) -> jax.Array:
+        with _mode(models, training=False):
+            return value_of(params, _inputs(states, rnn[value_key], None))[0]
 
     def loss(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        inputs = {"states": batch["states"], "taken_actions": batch["actions"], "key": key}
-        _, log_prob, outputs = policy.act(inputs, "policy", params["policy"])
+        def inputs(role: str, masked: bool) -> dict[str, Any]:
+            names = sorted(name for name in batch if name.startswith(f"rnn.{role}."))
+            rnn = [batch[name].swapaxes(0, 1) for name in names] or None  # (layers, B*L, H)
+            result = _inputs(batch["states"], rnn, batch.get("action_mask") if masked else None)
+            if rnn is not None:
+                result["terminated"] = batch["terminated"].reshape(-1, 1)
+            return result
+
+        with _mode(models, training=True):
+            policy_inputs = {**inputs("policy", masked=True), "taken_actions": batch["actions"], "key": key}
+            _, log_prob, outputs = policy.act(policy_inputs, "policy", params["policy"])
+            values = value_of(params, inputs(value_key, masked=False))[0]
         advantages = batch["advantages"]
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         ratio = jnp.exp(log_prob.reshape(-1) - batch["log_probs"])
         clipped = jnp.clip(ratio, 1 - config.clip_ratio, 1 + config.clip_ratio)
         policy_loss = -jnp.minimum(ratio * advantages, clipped * advantages).mean()
-        value_loss = jnp.square(batch["returns"] - value(params, batch["states"])).mean()
+        value_loss = jnp.square(batch["returns"] - values).mean()
         entropy = _entropy(policy, outputs).mean()
         total = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
         approx_kl = jnp.mean((ratio - 1) - jnp.log(ratio))
         return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy, "kl": approx_kl}
 
     def update(params: Any, opt_state: Any, batch: Batch, key: jax.Array) -> tuple:
-        size = config.batch_size // config.minibatches
+        rows = config.batch_size // length
+        size = rows // config.minibatches
 
         def minibatch_step(carry: tuple, index: jax.Array) -> tuple:
             params, opt_state, key = carry
             key, subkey = jax.random.split(key)
-            minibatch = jax.tree.map(lambda x: x[index], batch)
+            minibatch = jax.tree.map(lambda x: x[index].reshape(-1, *x.shape[2:]), batch)  # (size * L, ...)
             grads, stats = jax.grad(loss, has_aux=True)(params, minibatch, subkey)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, key), stats
 
         keys = jax.random.split(key, config.epochs + 1)
-        orders = jax.vmap(lambda k: jax.random.permutation(k, config.batch_size))(keys[1:])
+        orders = jax.vmap(lambda k: jax.random.permutation(k, rows))(keys[1:])
         indices = orders[:, : size * config.minibatches].reshape(-1, size)
         stats: dict[str, jax.Array]
         (params, opt_state, _), stats = jax.lax.scan(minibatch_step, (params, opt_state, keys[0]), indices)
@@ -160,55 +263,73 @@ def make_functions(policy: Model, value_model: Model, config: PPOConfig, total_u
     return Functions(jax.jit(policy_step), jax.jit(value), jax.jit(update), optimizer.init)
 
 
+def _rnn(carry: dict[str, Any], indices: np.ndarray | None = None) -> dict[str, States]:
+    """The carried recurrent states ``{"policy": ..., "value": ...}``, only the sub-envs ``indices`` if given."""
+    rnn = {role: carry[f"{role}_rnn"] for role in ("policy", "value")}
+    if indices is None:
+        return rnn
+    return {role: None if states is None else [state[:, indices] for state in states] for role, states in rnn.items()}
+
+
 def collect(
     functions: Functions,
     params: Any,
     envs: gym.vector.VectorEnv,
-    obs: np.ndarray,
-    key: jax.Array,
+    carry: dict[str, Any],
     tracker: EpisodeTracker,
     step: int,
     config: PPOConfig,
-) -> tuple[Batch, np.ndarray, jax.Array]:
+    length: int = 1,
+) -> dict[str, np.ndarray]:
     """Run ``config.rollout_steps`` steps in every environment (as :func:`mixrl.demo.ppo.collect`).
 
-    Returns:
-        the flattened batch (``states``, ``actions``, ``log_probs``, ``advantages``, ``returns``; first axis
-        ``config.batch_size``), the observation to continue from and the next key.
+    Args:
+        carry: ``obs`` (num_envs, obs...), ``info``, ``key`` (the sampling key) and ``policy_rnn`` and
+            ``value_rnn`` (recurrent states or ``None``; ``value_rnn`` is ``None`` for a shared model): where
+            the env stands, updated in place.
+        length: the recurrent sequence length ``L`` (1 for feed-forward models).
 
-    Raises:
-        ValueError: the env gives an ``action_mask`` (the JAX heads do not take one).
+    Returns:
+        the rollout as (T * num_envs / L, L, ...) sequences: ``states``, ``actions``, ``log_probs``,
+        ``advantages``, ``returns``, ``terminated`` (episode ended after the step), ``action_mask`` when the env
+        gives one, and ``rnn.<role>.<k>`` (layers, H) per step: the recurrent states that went into the step.
     """
-    shape = (config.rollout_steps, config.num_envs)
-    states, actions, log_probs, values = [], [], [], np.zeros(shape, np.float32)
-    rewards, dones = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-    for t in range(config.rollout_steps):
-        state = np.asarray(obs, np.float32)
-        action, log_prob, value, key = functions.policy_step(params, state, key)
+    steps = config.rollout_steps
+    record: dict[str, list[np.ndarray]] = {}
+    values, rewards, dones = (np.zeros((steps, config.num_envs), np.float32) for _ in range(3))
+    for t in range(steps):
+        state, mask = np.asarray(carry["obs"], np.float32), action_mask(carry["info"])
+        action, log_prob, value, next_rnn, carry["key"] = functions.policy_step(
+            params, state, _rnn(carry), mask, carry["key"]
+        )
         action = np.asarray(action)
-        obs, reward, terminated, truncated, info = envs.step(to_env_actions(action, envs.single_action_space))
-        if "action_mask" in info:
-            raise ValueError("the env gives info['action_mask']: action masks need the PyTorch reference PPO")
+        items = {"states": state, "actions": action, "log_probs": np.asarray(log_prob), "action_mask": mask}
+        for role in ("policy", "value"):
+            for k, rnn in enumerate(carry[f"{role}_rnn"] or []):
+                items[f"rnn.{role}.{k}"] = rnn.swapaxes(0, 1)  # (num_envs, layers, H)
+        for name, item in items.items():
+            if item is not None:
+                record.setdefault(name, []).append(item)
+        env_actions = to_env_actions(action, envs.single_action_space)
+        carry["obs"], reward, terminated, truncated, carry["info"] = envs.step(env_actions)
         done = terminated | truncated
         tracker.update(reward, done, step + (t + 1) * config.num_envs)
         reward = reward * config.reward_scale
-        indices, final = final_observations(info, truncated & ~terminated)
+        for role in ("policy", "value"):
+            if next_rnn[role] is not None:
+                carry[f"{role}_rnn"] = [np.asarray(rnn) for rnn in next_rnn[role]]
+        indices, final = final_observations(carry["info"], truncated & ~terminated)
         if indices.size:  # a time limit is not a terminal state: bootstrap from the final observation
-            reward[indices] += config.gamma * np.asarray(functions.value(params, np.asarray(final, np.float32)))
-        states.append(state)
-        actions.append(action)
-        log_probs.append(log_prob)
+            final_value = functions.value(params, np.asarray(final, np.float32), _rnn(carry, indices))
+            reward[indices] += config.gamma * np.asarray(final_value)
+        for role in ("policy", "value"):
+            carry[f"{role}_rnn"] = _reset(carry[f"{role}_rnn"], done)
         values[t], rewards[t], dones[t] = np.asarray(value), reward, done
-    last_values = np.asarray(functions.value(params, np.asarray(obs, np.float32)))
+    last_values = np.asarray(functions.value(params, np.asarray(carry["obs"], np.float32), _rnn(carry)))
     advantages, returns = compute_gae(rewards, values, dones, last_values, config.gamma, config.gae_lambda)
-    batch = {
-        "states": jnp.asarray(np.concatenate(states)),
-        "actions": jnp.asarray(np.concatenate(actions)),
-        "log_probs": jnp.concatenate(log_probs),
-        "advantages": jnp.asarray(advantages.reshape(-1)),
-        "returns": jnp.asarray(returns.reshape(-1)),
-    }
-    return batch, obs, key
+    batch = {name: np.stack(items) for name, items in record.items()}
+    batch.update(advantages=advantages, returns=returns, terminated=dones.astype(bool))
+    return {name: sequences(array, length) for name, array in batch.items()}
 
 
 def learn(
@@ -222,33 +343,40 @@ def learn(
 ) -> History:
     """Train ``policy`` and ``value`` (initialised: ``init_state_dict`` done) with PPO on ``envs``.
 
-    Arguments as :func:`mixrl.demo.ppo.learn`; ``seed`` also seeds the sampling and minibatch keys. The
-    trained parameters are stored back into the models' ``state_dict``.
+    Arguments, action masks and recurrent models as :func:`mixrl.demo.ppo.learn`; ``seed`` also seeds the
+    sampling and minibatch keys. The trained parameters are stored back into the models' ``state_dict``.
 
     Raises:
-        ValueError: ``envs.num_envs`` is not ``config.num_envs``; a recurrent model; an env with action masks.
+        ValueError: ``envs.num_envs`` is not ``config.num_envs``; ``config.rollout_steps`` is not a multiple of
+            a recurrent model's ``sequence_length``.
     """
     value = policy if value is None else value
     if envs.num_envs != config.num_envs:
         raise ValueError(f"envs has {envs.num_envs} sub-envs, config.num_envs is {config.num_envs}")
-    if any("rnn" in model.get_specification() for model in (policy, value)):
-        raise ValueError("recurrent models need the PyTorch reference PPO (mixrl.demo.ppo.learn)")
+    length = sequence_length(policy, value)
+    if config.rollout_steps % length:
+        raise ValueError(
+            f"config.rollout_steps ({config.rollout_steps}) must be a multiple of the recurrent sequence_length "
+            f"({length}): the update cuts each env's rollout into whole sequences"
+        )
     updates = max(1, steps // config.batch_size)
-    functions = make_functions(policy, value, config, updates)
+    functions = make_functions(policy, value, config, updates, length)
     params = {"policy": policy.state_dict.params}
     if value is not policy:
         params["value"] = value.state_dict.params
-    opt_state = functions.init_optimizer(params)
-    key = jax.random.PRNGKey(seed + 1)
+    # committed to the device like the jitted functions' outputs, so that nothing compiles twice
+    params = jax.device_put(params, policy.device)
+    opt_state = jax.device_put(functions.init_optimizer(params), policy.device)
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     obs, info = envs.reset(seed=seed)
-    if "action_mask" in info:
-        raise ValueError("the env gives info['action_mask']: action masks need the PyTorch reference PPO")
+    carry = {"obs": obs, "info": info, "key": jax.device_put(jax.random.PRNGKey(seed + 1), policy.device)}
+    carry["policy_rnn"] = rnn_states(policy, config.num_envs)
+    carry["value_rnn"] = None if value is policy else rnn_states(value, config.num_envs)
     for iteration in range(updates):
         step = iteration * config.batch_size
-        batch, obs, key = collect(functions, params, envs, obs, key, tracker, step, config)
-        key, subkey = jax.random.split(key)
+        batch = jax.device_put(collect(functions, params, envs, carry, tracker, step, config, length), policy.device)
+        carry["key"], subkey = jax.random.split(carry["key"])
         params, opt_state, stats = functions.update(params, opt_state, batch, subkey)
         logger.debug("step %d: %s", step + config.batch_size, {name: float(x) for name, x in stats.items()})
         if progress is not None:

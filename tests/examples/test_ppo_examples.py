@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixrl.demo.ppo import sequences
+from mixrl.demo.common import sequences
 
 
 @pytest.mark.slow
