@@ -30,6 +30,7 @@ from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, R
 from mixrl.utils.model_instantiators._resolved import shared_document, single_document
 from mixrl.utils.model_instantiators._shared import Role, describe_shared
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
+from mixrl.utils.model_instantiators._source import class_source
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
 INPUT: Any = LegacyDefault(Shape.STATES)
@@ -55,17 +56,14 @@ class Backend:
     observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)`` (one role:
     a single-role model); ``source(model, network, roles)`` renders a built (not finished) model; ``finish``
     runs on every model returned (e.g. initialise its parameters); ``tabular_class`` is built as
-    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` and ``tabular_source(model)``
-    renders it.
+    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` (rendered by ``class_source``).
     """
 
-    name: str
     model_class: Callable[[tuple[type, ...], str, str], type]
     mixin_classes: Mapping[str, type]
     source: Callable[..., str]
     finish: Callable[[Any], None]
-    tabular_class: Callable[[], type]
-    tabular_source: Callable[[Any], str]
+    tabular_class: type
 
 
 def _attach(model: Any, document: Callable[..., dict[str, Any]], *args: Any) -> None:
@@ -382,10 +380,10 @@ class Instantiators:
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
             raise ValueError(f"epsilon must be a number in [0, 1], got {epsilon!r}")
         check_recurrent(num_envs, 1)
-        cls = self.backend.tabular_class()
-        model = cls(observation_space, action_space, device, num_envs=num_envs, epsilon=float(epsilon))
+        cls, values = self.backend.tabular_class, {"num_envs": num_envs, "epsilon": float(epsilon)}
+        model = cls(observation_space, action_space, device, **values)
         if return_source:
-            return self.backend.tabular_source(model)
+            return class_source(cls, values)
         self.backend.finish(model)
         return model
 
@@ -460,16 +458,3 @@ class Instantiators:
             raise ValueError(f"{sidecar_path(path)}: not a valid model description: {error}") from None
         model.load(path)
         return model
-
-
-PUBLIC = (
-    "categorical_model",
-    "deterministic_model",
-    "gaussian_model",
-    "load_model",
-    "model_from_config",
-    "multicategorical_model",
-    "multivariate_gaussian_model",
-    "shared_model",
-    "tabular_model",
-)

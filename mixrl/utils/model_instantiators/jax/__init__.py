@@ -34,6 +34,7 @@ from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated
 from mixrl.utils.model_instantiators.jax._ops import one_hot_encoding
 from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential
 from mixrl.utils.model_instantiators.jax._source import source
+from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 
 __all__ = [
     "Shape",
@@ -58,20 +59,7 @@ def _finish(model: Any) -> None:
     model.init_state_dict()
 
 
-def _tabular_class() -> type:
-    """``TabularModel``, imported on first use: it needs ``mixrl.models.jax.TabularMixin``."""
-    from mixrl.utils.model_instantiators.jax._tabular import TabularModel
-
-    return TabularModel
-
-
-def _tabular_source(model: Any) -> str:
-    from mixrl.utils.model_instantiators.jax._tabular import tabular_source
-
-    return tabular_source(model)
-
-
-BACKEND = Backend("jax", generated_class, MIXIN_CLASSES, source, _finish, _tabular_class, _tabular_source)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, source, _finish, TabularModel)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model
