@@ -27,9 +27,8 @@ from mixrl.utils.model_instantiators._config import Config, plan
 from mixrl.utils.model_instantiators._description import LEGACY_KEYS, Container, LegacyDefault, describe
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
-from mixrl.utils.model_instantiators._resolved import shared_document, single_document
 from mixrl.utils.model_instantiators._shared import Role, describe_shared
-from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
+from mixrl.utils.model_instantiators._sidecar import read_sidecar, shared_document, sidecar_path, single_document
 from mixrl.utils.model_instantiators._source import class_source
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller

@@ -235,19 +235,3 @@ def compile_expression(tree: ast.expr, refs: Mapping[str | None, str], spaces: M
         return Apply(ops.activations[name], build(args[0]))
 
     return build(tree)
-
-
-def one_hot_encoding(space: Any, x: Any, ops: Ops) -> Any:
-    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
-
-    Args:
-        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
-        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values.
-
-    Returns:
-        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
-
-    Raises:
-        ValueError: another space, or ``x`` has the wrong number of values per sample.
-    """
-    return OneHot(space, ops)(x)

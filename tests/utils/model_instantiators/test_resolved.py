@@ -7,8 +7,8 @@ import pytest
 from mixrl.utils.model_instantiators._description import describe
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import MIXINS
-from mixrl.utils.model_instantiators._resolved import plain, shared_document, single_document
 from mixrl.utils.model_instantiators._shared import describe_shared
+from mixrl.utils.model_instantiators._sidecar import plain, shared_document, single_document
 
 
 def test_plain_converts_enums_tuples_and_numpy_scalars():

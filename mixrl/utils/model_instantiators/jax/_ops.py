@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixrl.utils.model_instantiators._compile import Ops
-from mixrl.utils.model_instantiators._compile import one_hot_encoding as _one_hot_encoding
+from mixrl.utils.model_instantiators._compile import OneHot, Ops
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators._source import literal
 from mixrl.utils.model_instantiators.jax._recurrent import Recurrent
@@ -83,7 +82,7 @@ def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDi
     Raises:
         ValueError: another space, or ``x`` has the wrong number of values per sample.
     """
-    return _one_hot_encoding(space, jnp.asarray(x), OPS)
+    return OneHot(space, OPS)(jnp.asarray(x))
 
 
 LAYER_OPS = ("Dense", "Conv", "flatten", "Recurrent")  # the other kinds are activations

@@ -8,8 +8,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from mixrl.utils.model_instantiators._compile import Ops
-from mixrl.utils.model_instantiators._compile import one_hot_encoding as _one_hot_encoding
+from mixrl.utils.model_instantiators._compile import OneHot, Ops
 from mixrl.utils.spaces.torch import unflatten_tensorized_space
 
 _SHIFTS: dict[tuple[bytes, torch.device], torch.Tensor] = {}
@@ -87,4 +86,4 @@ def one_hot_encoding(
     Raises:
         ValueError: another space, or ``x`` has the wrong number of values per sample.
     """
-    return _one_hot_encoding(space, x, OPS)
+    return OneHot(space, OPS)(x)
