@@ -22,8 +22,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from mixrl.utils.io import atomic_write
-from mixrl.utils.model_instantiators._description import Description
-from mixrl.utils.model_instantiators._kinds import SHARED, Mixin
+from mixrl.utils.model_instantiators._kinds import SHARED
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._space_codec import encode_space
 
@@ -102,42 +101,26 @@ def plain(value: Any, where: str = "description") -> Any:
     raise ValueError(f"{where}: {type(value).__name__} {value!r} cannot be saved in a model description")
 
 
-def _finish(document: dict[str, Any], recurrent: Mapping[str, int] | None, spaces: Sequence[Any]) -> dict[str, Any]:
-    if recurrent:
-        document.update(recurrent)
-    document["observation_space"], document["action_space"] = (encode_space(space) for space in spaces)
-    return plain(document)
-
-
-def single_document(
-    mixin: Mixin,
-    kwargs: Mapping[str, Any],
-    log_std: Mapping[str, Any],
-    description: Description,
-    recurrent: Mapping[str, int] | None,
-    spaces: Sequence[Any],
+def resolved_description(
+    roles: Sequence[Role], single_forward_pass: bool, recurrent: Mapping[str, int] | None, spaces: Sequence[Any]
 ) -> dict[str, Any]:
-    """Resolved description of a one-mixin model.
+    """Resolved description of a model: its one role's document, or ``class: Shared`` with one entry per role.
 
     Args:
-        kwargs, log_std: the mixin's constructor keywords and (Gaussian kinds) the log-std settings, all given.
+        roles: the model's roles; each ``data`` describes its role again (the first role's holds the network,
+            a single-role model's the whole document, see :func:`._shared.single_role`).
+        single_forward_pass: saved for a shared model.
         recurrent: ``{"num_envs": ..., "sequence_length": ...}`` of a recurrent network, else None.
         spaces: the model's observation and action spaces.
 
     Raises:
         ValueError: a parameter or space has no plain form.
     """
-    return _finish({"class": mixin.name, **kwargs, **log_std, **description.data}, recurrent, spaces)
-
-
-def shared_document(
-    roles: Sequence[Role], single_forward_pass: bool, recurrent: Mapping[str, int] | None, spaces: Sequence[Any]
-) -> dict[str, Any]:
-    """Resolved description of a shared model (``class: Shared``, one entry per role, trunk in the first).
-
-    Raises:
-        ValueError: a parameter or space has no plain form.
-    """
-    document = {"class": SHARED, "single_forward_pass": bool(single_forward_pass)}
-    document["roles"] = {role.name: dict(role.data) for role in roles}
-    return _finish(document, recurrent, spaces)
+    if len(roles) == 1:
+        document = dict(roles[0].data)
+    else:
+        roles_data = {role.name: dict(role.data) for role in roles}
+        document = {"class": SHARED, "single_forward_pass": bool(single_forward_pass), "roles": roles_data}
+    document.update(recurrent or {})
+    document["observation_space"], document["action_space"] = (encode_space(space) for space in spaces)
+    return plain(document)
