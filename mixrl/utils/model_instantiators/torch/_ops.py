@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from mixrl.utils.model_instantiators._compile import OneHot, Ops
+from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.spaces.torch import unflatten_tensorized_space
 
 _SHIFTS: dict[tuple[bytes, torch.device], torch.Tensor] = {}
@@ -46,17 +47,7 @@ OPS = Ops(
     reshape=torch.reshape,
     unflatten=_unflatten,
     one_hot=_one_hot,
-    activations={
-        "relu": torch.nn.functional.relu,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "leaky_relu": torch.nn.functional.leaky_relu,
-        "elu": torch.nn.functional.elu,
-        "softplus": torch.nn.functional.softplus,
-        "softsign": torch.nn.functional.softsign,
-        "selu": torch.nn.functional.selu,
-        "softmax": _softmax,
-    },
+    activations={name: _softmax if name == "softmax" else getattr(torch.nn.functional, name) for name in ACTIVATIONS},
 )
 ACTIVATION_MODULES: dict[str, Any] = {
     "relu": torch.nn.ReLU,
