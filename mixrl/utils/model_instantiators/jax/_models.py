@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from mixrl.models.jax import Model
+from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._generated import (
     Described,
@@ -40,8 +41,7 @@ from mixrl.utils.model_instantiators._generated import (
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer
 from mixrl.utils.model_instantiators._shared import Role
-from mixrl.utils.model_instantiators.jax._ops import OPS, Op, layer_ops
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential, state_sizes
+from mixrl.utils.model_instantiators.jax._ops import OPS, Op, RecurrentSequential, layer_ops
 from mixrl.utils.spaces.jax import compute_space_size, flatten_tensorized_space, sample_space
 
 MIXIN_CLASSES = mixin_classes("mixrl.models.jax")
@@ -180,7 +180,9 @@ class Generated(Described, Model):
         if step is None:
             return {}
         args = dict(step.entries[0].args)
-        sizes = state_sizes(args["kind"], args["num_layers"], args["hidden_size"], self.num_envs)
+        sizes = state_shapes(
+            Recurrent(args["kind"], args["hidden_size"], args["num_layers"], parent=None), self.num_envs
+        )
         return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
 
     @nn.nowrap
