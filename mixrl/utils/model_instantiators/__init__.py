@@ -5,11 +5,12 @@ are loaded on first access, so importing this package does not import torch. The
 are ``mixrl.utils.model_instantiators.torch`` (and ``.jax``); ``model_from_config`` and ``load_model``
 are re-exported here too.
 
-The framework-free modules, shared by every backend: ``_expressions`` (the checked expression language),
-``_layers`` (layer and activation forms), ``_description`` (one network in either style), ``_kinds`` (model
-kinds and their parameters), ``_shared`` (shared-model descriptions), ``_config`` (configuration
-documents), ``_resolved`` (the resolved description of a built model), ``_space_codec`` (spaces as plain
-data) and ``_sidecar`` (the description file beside a checkpoint).
+The framework-free modules, shared by every backend: ``_api`` (the public functions), ``_expressions`` (the
+checked expression language), ``_compile`` (expressions as callable nodes), ``_layers`` (layer and activation
+forms), ``_description`` (one network in either style), ``_kinds`` (model kinds and their parameters),
+``_shared`` (shared-model descriptions), ``_config`` (configuration documents), ``_generated`` (the plan and
+evaluation of a generated model), ``_source`` (``return_source`` rendering), ``_space_codec`` (spaces as plain
+data) and ``_sidecar`` (the resolved description of a built model and its file beside a checkpoint).
 """
 
 from __future__ import annotations

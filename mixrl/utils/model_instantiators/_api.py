@@ -27,9 +27,9 @@ from mixrl.utils.model_instantiators._config import Config, plan
 from mixrl.utils.model_instantiators._description import LEGACY_KEYS, Container, LegacyDefault, describe
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
-from mixrl.utils.model_instantiators._resolved import shared_document, single_document
-from mixrl.utils.model_instantiators._shared import Role, describe_shared
-from mixrl.utils.model_instantiators._sidecar import read_sidecar, sidecar_path
+from mixrl.utils.model_instantiators._shared import Role, describe_shared, single_role
+from mixrl.utils.model_instantiators._sidecar import read_sidecar, resolved_description, sidecar_path
+from mixrl.utils.model_instantiators._source import class_source
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
 INPUT: Any = LegacyDefault(Shape.STATES)
@@ -55,31 +55,14 @@ class Backend:
     observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)`` (one role:
     a single-role model); ``source(model, network, roles)`` renders a built (not finished) model; ``finish``
     runs on every model returned (e.g. initialise its parameters); ``tabular_class`` is built as
-    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` and ``tabular_source(model)``
-    renders it.
+    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` (rendered by ``class_source``).
     """
 
-    name: str
     model_class: Callable[[tuple[type, ...], str, str], type]
     mixin_classes: Mapping[str, type]
     source: Callable[..., str]
     finish: Callable[[Any], None]
-    tabular_class: Callable[[], type]
-    tabular_source: Callable[[Any], str]
-
-
-def _attach(model: Any, document: Callable[..., dict[str, Any]], *args: Any) -> None:
-    """Attach the resolved description; a parameter or space with no plain form leaves the model without one.
-
-    The model still works: only saving writes no sidecar (and says why here, once).
-    """
-    try:
-        model.__dict__["_mixrl_description"] = document(*args)
-    except ValueError as error:
-        logger.warning(
-            f"{type(model).__name__}: no resolved description ({error}); saving writes no sidecar and "
-            "load_model cannot rebuild this model"
-        )
+    tabular_class: type
 
 
 def _discrete(space: Any, what: str) -> gymnasium.spaces.Discrete:
@@ -115,42 +98,47 @@ class Instantiators:
         log_std = {key: arguments[key] for key in LOG_STD_PARAMETERS} if mixin.log_std else {}
         legacy = {key: arguments[key] for key in LEGACY_KEYS}
         parsed = describe(arguments["network"], arguments["output"], legacy, mixin.output_activation)
-        role = Role("", mixin, kwargs, log_std, parsed.output, parsed.data)
-        cls = self.backend.model_class((self.backend.mixin_classes[mixin.name],), mixin.model, mixin.function)
-        spaces = tuple(arguments[key] for key in ("observation_space", "action_space", "device"))
-        recurrent = (arguments["num_envs"], arguments["sequence_length"])
-        model = self._build(cls, spaces, parsed.network, [role], True, recurrent, arguments["return_source"])
-        if arguments["return_source"]:
-            return model
-        built = (model.observation_space, model.action_space)
-        _attach(model, single_document, mixin, kwargs, log_std, parsed, model.recurrent_parameters, built)
-        return model
+        role = single_role(mixin, kwargs, log_std, parsed)
+        return self._build(mixin.model, mixin.function, parsed.network, [role], arguments)
 
     def _build(
-        self,
-        cls: type,
-        spaces: tuple[Any, ...],
-        network: tuple[Container, ...],
-        roles: list[Role],
-        single_forward_pass: bool,
-        recurrent: tuple[int, int],
-        return_source: bool,
+        self, name: str, function: str, network: tuple[Container, ...], roles: list[Role], arguments: Mapping[str, Any]
     ) -> Any:
-        """The model of ``cls`` (finished), or the source of its class."""
-        check_recurrent(*recurrent)
-        observation_space, action_space, device = spaces
+        """``class <name>(<mixins of the roles>, Model)``: the model (finished, described), or the source of its class.
+
+        ``arguments``: the spaces, ``device``, ``return_source``, the recurrent keywords and (shared models)
+        ``single_forward_pass``. A parameter or space with no plain form leaves the model without a resolved
+        description: it works, only saving writes no sidecar (and says why here, once).
+
+        Raises:
+            ValueError: an invalid recurrent keyword, or the network does not fit the spaces.
+        """
+        recurrent = {key: arguments[key] for key in RECURRENT_PARAMETERS}
+        check_recurrent(*recurrent.values())
+        bases = tuple(dict.fromkeys(self.backend.mixin_classes[role.mixin.name] for role in roles))
+        cls = self.backend.model_class(bases, name, function)
+        single_forward_pass, return_source = arguments.get("single_forward_pass", True), arguments["return_source"]
         model = cls(
-            observation_space,
-            action_space,
-            "cpu" if return_source else device,
+            arguments["observation_space"],
+            arguments["action_space"],
+            "cpu" if return_source else arguments["device"],
             network=network,
             roles=roles,
             single_forward_pass=single_forward_pass,
-            recurrent=dict(zip(RECURRENT_PARAMETERS, recurrent, strict=True)),
+            recurrent=recurrent,
         )
         if return_source:
             return self.backend.source(model, network, roles)
         self.backend.finish(model)
+        spaces = (model.observation_space, model.action_space)
+        try:
+            description = resolved_description(roles, single_forward_pass, model.recurrent_parameters, spaces)
+            model.__dict__["_mixrl_description"] = description
+        except ValueError as error:
+            logger.warning(
+                f"{type(model).__name__}: no resolved description ({error}); saving writes no sidecar and "
+                "load_model cannot rebuild this model"
+            )
         return model
 
     def categorical_model(
@@ -336,15 +324,7 @@ class Instantiators:
             TypeError: unknown parameter keys.
         """
         network, parsed = describe_shared(structure, roles, parameters)
-        bases = tuple(dict.fromkeys(self.backend.mixin_classes[r.mixin.name] for r in parsed))
-        cls = self.backend.model_class(bases, "SharedModel", "shared_model")
-        spaces, recurrent = (observation_space, action_space, device), (num_envs, sequence_length)
-        model = self._build(cls, spaces, network, parsed, single_forward_pass, recurrent, return_source)
-        if return_source:
-            return model
-        built = (model.observation_space, model.action_space)
-        _attach(model, shared_document, parsed, single_forward_pass, model.recurrent_parameters, built)
-        return model
+        return self._build("SharedModel", "shared_model", network, parsed, locals())
 
     def tabular_model(
         self,
@@ -382,10 +362,10 @@ class Instantiators:
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
             raise ValueError(f"epsilon must be a number in [0, 1], got {epsilon!r}")
         check_recurrent(num_envs, 1)
-        cls = self.backend.tabular_class()
-        model = cls(observation_space, action_space, device, num_envs=num_envs, epsilon=float(epsilon))
+        cls, values = self.backend.tabular_class, {"num_envs": num_envs, "epsilon": float(epsilon)}
+        model = cls(observation_space, action_space, device, **values)
         if return_source:
-            return self.backend.tabular_source(model)
+            return class_source(cls, values)
         self.backend.finish(model)
         return model
 
@@ -460,16 +440,3 @@ class Instantiators:
             raise ValueError(f"{sidecar_path(path)}: not a valid model description: {error}") from None
         model.load(path)
         return model
-
-
-PUBLIC = (
-    "categorical_model",
-    "deterministic_model",
-    "gaussian_model",
-    "load_model",
-    "model_from_config",
-    "multicategorical_model",
-    "multivariate_gaussian_model",
-    "shared_model",
-    "tabular_model",
-)

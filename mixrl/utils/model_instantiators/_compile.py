@@ -1,8 +1,9 @@
 """Checked expression trees compiled into small callable nodes over a backend's ops table, framework-free.
 
 A node is called with the environment of one forward pass (token values and container outputs by name)
-and returns a value, so the per-call path walks no AST and never executes text. Nodes are plain objects
-(no closures), so generated models deep-copy and pickle, and Flax clones share them.
+and returns a value, so the per-call path walks no AST and never executes text. Nodes are
+``operator.itemgetter`` objects and partials of module functions (no closures), so generated models
+deep-copy and pickle, and Flax clones share them.
 
 The meaning of every operation is fixed here, the same on every backend; an :class:`Ops` table only
 supplies the tensor calls:
@@ -18,6 +19,7 @@ supplies the tensor calls:
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,55 +59,28 @@ class Ops:
     activations: Mapping[str, Callable[[Any], Any]]
 
 
-class Node:
-    """A compiled expression: ``node(env)`` evaluates it."""
-
-    __slots__ = ()
-
-    def __call__(self, env: Env) -> Any:
-        raise NotImplementedError
+Node = Callable[[Env], Any]  # a compiled expression: ``node(env)`` evaluates it
 
 
-class Ref(Node):
-    __slots__ = ("key",)
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def __call__(self, env: Env) -> Any:
-        return env[self.key]
+def _constant(value: Any, env: Env) -> Any:
+    return value
 
 
-class Const(Node):
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __call__(self, env: Env) -> Any:
-        return self.value
-
-
-class Apply(Node):
+def _apply(function: Callable[..., Any], args: tuple[Node, ...], env: Env) -> Any:
     """``function(*(arg(env) for arg in args))``: operators, calls and indexing."""
-
-    __slots__ = ("function", "args")
-
-    def __init__(self, function: Callable[..., Any], *args: Node) -> None:
-        self.function, self.args = function, args
-
-    def __call__(self, env: Env) -> Any:
-        return self.function(*[arg(env) for arg in self.args])
+    return function(*[arg(env) for arg in args])
 
 
-class Items(Node):
-    __slots__ = ("items",)
+def _items(items: tuple[Node, ...], env: Env) -> list[Any]:
+    return [item(env) for item in items]
 
-    def __init__(self, items: list[Node]) -> None:
-        self.items = items
 
-    def __call__(self, env: Env) -> list[Any]:
-        return [item(env) for item in self.items]
+def _const(value: Any) -> Node:
+    return functools.partial(_constant, value)
+
+
+def _call(function: Callable[..., Any], *args: Node) -> Node:
+    return functools.partial(_apply, function, args)
 
 
 class OneHot:
@@ -211,43 +186,27 @@ def compile_expression(tree: ast.expr, refs: Mapping[str | None, str], spaces: M
 
     def build(node: ast.expr) -> Node:
         if isinstance(node, ast.Constant):
-            return Const(node.value)
+            return _const(node.value)
         if isinstance(node, ast.Name):
-            return Ref(refs.get(node.id, node.id))
+            return operator.itemgetter(refs.get(node.id, node.id))
         if isinstance(node, ast.BinOp):
-            return Apply(_BINARY[type(node.op)], build(node.left), build(node.right))
+            return _call(_BINARY[type(node.op)], build(node.left), build(node.right))
         if isinstance(node, ast.UnaryOp):
-            return Apply(_UNARY[type(node.op)], build(node.operand))
+            return _call(_UNARY[type(node.op)], build(node.operand))
         if isinstance(node, ast.Subscript):
-            return Apply(ops.getitem, build(node.value), Const(_index(node.slice)))
+            return _call(ops.getitem, build(node.value), _const(_index(node.slice)))
         if isinstance(node, ast.List):
-            return Items([build(item) for item in node.elts])
+            return functools.partial(_items, tuple(build(item) for item in node.elts))
         if isinstance(node, ast.Tuple):
-            return Const(tuple(item.value for item in node.elts))  # type: ignore[attr-defined]
+            return _const(tuple(item.value for item in node.elts))  # type: ignore[attr-defined]
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # the checker allows nothing else
         name, args = node.func.id, node.args
         if name == "one_hot_encoding":
-            return Apply(OneHot(_space(args[0], spaces), ops), build(args[1]))
+            return _call(OneHot(_space(args[0], spaces), ops), build(args[1]))
         if name == "permute":
-            return Apply(ops.permute, build(args[0]), build(args[1]))
+            return _call(ops.permute, build(args[0]), build(args[1]))
         if name == "concatenate":
-            return Apply(ops.concatenate, build(args[0]))
-        return Apply(ops.activations[name], build(args[0]))
+            return _call(ops.concatenate, build(args[0]))
+        return _call(ops.activations[name], build(args[0]))
 
     return build(tree)
-
-
-def one_hot_encoding(space: Any, x: Any, ops: Ops) -> Any:
-    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
-
-    Args:
-        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
-        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values.
-
-    Returns:
-        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
-
-    Raises:
-        ValueError: another space, or ``x`` has the wrong number of values per sample.
-    """
-    return OneHot(space, ops)(x)

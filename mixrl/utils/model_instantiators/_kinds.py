@@ -8,6 +8,7 @@ is the shared model.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,63 +21,32 @@ class Mixin:
     """What the instantiators need to know about a mixin (framework-free)."""
 
     name: str  # class name, e.g. "GaussianMixin"
-    model: str  # generated class name, e.g. "GaussianModel"
-    module: str  # module under mixrl.models.<framework>
     function: str  # instantiator, e.g. "gaussian_model"
     parameters: Mapping[str, Any]  # constructor keywords (without role) and their defaults
     log_std: bool  # the model owns a log_std_parameter
     output_activation: str | None  # default of the legacy output_activation
 
+    @property
+    def model(self) -> str:
+        """Generated class name, e.g. ``"GaussianModel"``."""
+        return self.name.removesuffix("Mixin") + "Model"
 
+    @property
+    def module(self) -> str:
+        """Module under ``mixrl.models.<framework>``, e.g. ``"gaussian"``."""
+        return self.function.removesuffix("_model")
+
+
+_CATEGORICAL = {"unnormalized_log_prob": True}
 _GAUSSIAN = {"clip_actions": False, "clip_log_std": True, "min_log_std": -20, "max_log_std": 2}
 MIXINS = {
     mixin.name.lower(): mixin
     for mixin in (
-        Mixin(
-            "CategoricalMixin",
-            "CategoricalModel",
-            "categorical",
-            "categorical_model",
-            {"unnormalized_log_prob": True},
-            False,
-            None,
-        ),
-        Mixin(
-            "MultiCategoricalMixin",
-            "MultiCategoricalModel",
-            "multicategorical",
-            "multicategorical_model",
-            {"unnormalized_log_prob": True, "reduction": "sum"},
-            False,
-            None,
-        ),
-        Mixin(
-            "DeterministicMixin",
-            "DeterministicModel",
-            "deterministic",
-            "deterministic_model",
-            {"clip_actions": False},
-            False,
-            "tanh",
-        ),
-        Mixin(
-            "GaussianMixin",
-            "GaussianModel",
-            "gaussian",
-            "gaussian_model",
-            {**_GAUSSIAN, "reduction": "sum"},
-            True,
-            "tanh",
-        ),
-        Mixin(
-            "MultivariateGaussianMixin",
-            "MultivariateGaussianModel",
-            "multivariate_gaussian",
-            "multivariate_gaussian_model",
-            _GAUSSIAN,
-            True,
-            "tanh",
-        ),
+        Mixin("CategoricalMixin", "categorical_model", _CATEGORICAL, False, None),
+        Mixin("MultiCategoricalMixin", "multicategorical_model", {**_CATEGORICAL, "reduction": "sum"}, False, None),
+        Mixin("DeterministicMixin", "deterministic_model", {"clip_actions": False}, False, "tanh"),
+        Mixin("GaussianMixin", "gaussian_model", {**_GAUSSIAN, "reduction": "sum"}, True, "tanh"),
+        Mixin("MultivariateGaussianMixin", "multivariate_gaussian_model", _GAUSSIAN, True, "tanh"),
     )
 }
 LOG_STD_PARAMETERS = {"initial_log_std": 0, "fixed_log_std": False}
@@ -111,6 +81,14 @@ def parse_kind(name: Any, where: str = "class") -> Mixin | None:
             "(or the generated class / instantiator name, e.g. GaussianModel, gaussian_model)"
         )
     return _BY_KEY[_key(name)]
+
+
+def mixin_classes(package: str) -> dict[str, type]:
+    """``{class name: mixin class}`` of every kind, imported from ``package`` (e.g. ``"mixrl.models.torch"``)."""
+    return {
+        mixin.name: getattr(importlib.import_module(f"{package}.{mixin.module}"), mixin.name)
+        for mixin in MIXINS.values()
+    }
 
 
 def description_keys(mixin: Mixin) -> set[str]:

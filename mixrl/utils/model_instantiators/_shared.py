@@ -18,6 +18,7 @@ from mixrl.utils.model_instantiators._description import (
     LEGACY_DEFAULTS,
     LEGACY_KEYS,
     Container,
+    Description,
     Output,
     legacy_head,
     legacy_trunk,
@@ -41,6 +42,16 @@ class Role:
     log_std: Mapping[str, Any]
     output: Output
     data: Mapping[str, Any]
+
+
+def single_role(mixin: Mixin, kwargs: Mapping[str, Any], log_std: Mapping[str, Any], description: Description) -> Role:
+    """The role ``""`` of a single-role model; its ``data`` is the model's document (kind, keywords, network).
+
+    Args:
+        kwargs, log_std: the mixin's constructor keywords and (Gaussian kinds) the log-std settings, all given.
+    """
+    data = {"class": mixin.name, **kwargs, **log_std, **description.data}
+    return Role("", mixin, kwargs, log_std, description.output, data)
 
 
 def parse_structure(structure: Any) -> list[Mixin]:

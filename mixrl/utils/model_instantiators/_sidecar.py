@@ -1,19 +1,30 @@
-"""The description sidecar of a checkpoint: ``<weights path>.model.yaml``, framework-free.
+"""The resolved description of an instantiated model and its sidecar file beside a checkpoint, framework-free.
 
-``Model.save("runs/policy.pt")`` of an instantiated model writes the weights to ``runs/policy.pt`` and
-its resolved description (see :mod:`._resolved`) to ``runs/policy.pt.model.yaml``, so the checkpoint
-can rebuild its own model. The sidecar is a configuration document: ``model_from_config`` reads it.
+The resolved description is a configuration document of :mod:`._config` with every default filled in: the
+kind (``class``), the mixin parameters, the network in canonical form (or the legacy keys, when the model
+was described in that style), the output, the recurrent keywords of a recurrent network and the encoded
+spaces. It holds only ``None``, bools, ints, floats, strings, lists and string-keyed dicts, so it dumps as
+YAML or JSON, and ``model_from_config(description)`` builds the same model again.
+
+``Model.save("runs/policy.pt")`` of an instantiated model writes the weights to ``runs/policy.pt`` and its
+resolved description to the sidecar ``runs/policy.pt.model.yaml``, so the checkpoint can rebuild its own
+model (``load_model``).
 """
 
 from __future__ import annotations
 
+import enum
+import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 import yaml
 
 from mixrl.checkpoints.atomic import atomic_write
+from mixrl.utils.model_instantiators._kinds import SHARED
+from mixrl.utils.model_instantiators._shared import Role
+from mixrl.utils.model_instantiators._space_codec import encode_space
 
 SUFFIX = ".model.yaml"
 _HEADER = "# mixrl model description of the weights in {name}: rebuild with load_model({name!r})\n"
@@ -60,3 +71,56 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         kind = type(description).__name__
         raise ValueError(f"{sidecar}: corrupted model description: expected a mapping, got {kind}")
     return description
+
+
+# ---------------------------------------------------------------- the resolved description
+
+
+def plain(value: Any, where: str = "description") -> Any:
+    """``value`` as plain data: enums by name, tuples as lists, numpy scalars as Python numbers.
+
+    Raises:
+        ValueError: a value with no plain form (the message names where it is).
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:  # numpy scalars, np.bool_ too
+        return plain(value.item(), where)
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError(f"{where}: keys must be strings, got {list(value)}")
+        return {key: plain(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, Sequence):
+        return [plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise ValueError(f"{where}: {type(value).__name__} {value!r} cannot be saved in a model description")
+
+
+def resolved_description(
+    roles: Sequence[Role], single_forward_pass: bool, recurrent: Mapping[str, int] | None, spaces: Sequence[Any]
+) -> dict[str, Any]:
+    """Resolved description of a model: its one role's document, or ``class: Shared`` with one entry per role.
+
+    Args:
+        roles: the model's roles; each ``data`` describes its role again (the first role's holds the network,
+            a single-role model's the whole document, see :func:`._shared.single_role`).
+        single_forward_pass: saved for a shared model.
+        recurrent: ``{"num_envs": ..., "sequence_length": ...}`` of a recurrent network, else None.
+        spaces: the model's observation and action spaces.
+
+    Raises:
+        ValueError: a parameter or space has no plain form.
+    """
+    if len(roles) == 1:
+        document = dict(roles[0].data)
+    else:
+        roles_data = {role.name: dict(role.data) for role in roles}
+        document = {"class": SHARED, "single_forward_pass": bool(single_forward_pass), "roles": roles_data}
+    document.update(recurrent or {})
+    document["observation_space"], document["action_space"] = (encode_space(space) for space in spaces)
+    return plain(document)

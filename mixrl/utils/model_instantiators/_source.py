@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import copy
+import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,3 +177,21 @@ def model_source(model: Any, network: Sequence[Container], roles: Sequence[Role]
         lines += [*indent([*trunk, f"return {', '.join(names)}"], 2), "", forward, *indent(compute, 2)]
     text = "\n".join(lines)
     return "\n".join([*_header(template, mixins, text), "", "", text]) + "\n"
+
+
+def class_source(cls: type, values: Mapping[str, Any]) -> str:
+    """Source of the hand-written class ``cls`` (e.g. ``TabularModel``) with ``values`` as constructor defaults.
+
+    The text is the import block of the class's module (first to last import line) and the class
+    itself, its ``__init__`` header rendered by :func:`signature` with every parameter after the spaces and
+    device defaulting to ``values[name]`` (else its own default): one definition, so the rendered class
+    builds the same model.
+    """
+    module = inspect.getsource(sys.modules[cls.__module__]).splitlines()
+    first, *_, last = (i for i, line in enumerate(module) if line.startswith(("import ", "from ")))
+    lines = inspect.getsource(cls).splitlines()
+    start = lines.index("    def __init__(")
+    end = next(i for i in range(start, len(lines)) if lines[i].endswith(":"))
+    parameters = list(inspect.signature(cls).parameters.values())[3:]  # after the spaces and device
+    header = signature([f"{p.name}={literal(values.get(p.name, p.default))}" for p in parameters])
+    return "\n".join([*module[first : last + 1], "", "", *lines[:start], *header, *lines[end + 1 :]]) + "\n"

@@ -96,10 +96,11 @@ def test_rendered_concatenate_uses_the_last_axis():
     """return_source renders concatenate on the last axis on both backends."""
     tree = ast.parse("concatenate([a, b])", mode="eval").body
     pytest.importorskip("torch")
-    from mixrl.utils.model_instantiators.torch._source import expression_source as torch_source
+    from mixrl.utils.model_instantiators._source import expression_source
+    from mixrl.utils.model_instantiators.torch._source import FUNCTIONS as TORCH
 
-    assert torch_source(tree, {}) == "torch.cat([a, b], dim=-1)"
+    assert expression_source(tree, {}, TORCH) == "torch.cat([a, b], dim=-1)"
     pytest.importorskip("flax")
-    from mixrl.utils.model_instantiators.jax._source import expression_source as jax_source
+    from mixrl.utils.model_instantiators.jax._source import FUNCTIONS as JAX
 
-    assert jax_source(tree, {}) == "jnp.concatenate([a, b], axis=-1)"
+    assert expression_source(tree, {}, JAX) == "jnp.concatenate([a, b], axis=-1)"

@@ -7,8 +7,8 @@ import pytest
 from mixrl.utils.model_instantiators._description import describe
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import MIXINS
-from mixrl.utils.model_instantiators._resolved import plain, shared_document, single_document
-from mixrl.utils.model_instantiators._shared import describe_shared
+from mixrl.utils.model_instantiators._shared import describe_shared, single_role
+from mixrl.utils.model_instantiators._sidecar import plain, resolved_description
 
 
 def test_plain_converts_enums_tuples_and_numpy_scalars():
@@ -30,13 +30,9 @@ def test_single_document_has_kind_parameters_description_and_spaces():
     """class, mixin keywords, log-std settings, the description data, recurrent keywords, spaces."""
     mixin = MIXINS["gaussianmixin"]
     description = describe([], "", {"hiddens": [8]}, "tanh")
-    document = single_document(
-        mixin,
-        dict(mixin.parameters),
-        {"initial_log_std": 0, "fixed_log_std": True},
-        description,
-        {"num_envs": 4, "sequence_length": 8},
-        (gymnasium.spaces.Discrete(3), (2,)),
+    role = single_role(mixin, dict(mixin.parameters), {"initial_log_std": 0, "fixed_log_std": True}, description)
+    document = resolved_description(
+        [role], True, {"num_envs": 4, "sequence_length": 8}, (gymnasium.spaces.Discrete(3), (2,))
     )
     assert list(document)[:2] == ["class", "clip_actions"] and document["fixed_log_std"] is True
     assert document["hiddens"] == [8] and document["num_envs"] == 4
@@ -48,7 +44,7 @@ def test_shared_document_keeps_the_trunk_in_the_first_role():
     """class: Shared, roles in order; only the first role carries the network."""
     network = [{"name": "net", "input": "STATES", "layers": [8]}]
     _, roles = describe_shared("", ["policy", "value"], [{"network": network, "output": "ACTIONS"}, {"output": "ONE"}])
-    document = shared_document(roles, True, None, (3, 2))
+    document = resolved_description(roles, True, None, (3, 2))
     assert document["class"] == "Shared" and list(document["roles"]) == ["policy", "value"]
     assert "network" in document["roles"]["policy"] and "network" not in document["roles"]["value"]
     assert "num_envs" not in document

@@ -2,8 +2,8 @@
 
 The functions, their arguments, description styles and defaults are those of the framework-free front end
 (:class:`mixrl.utils.model_instantiators._api.Instantiators`); this backend adds its ops table and Flax
-layer entries (``_ops``), its model classes (``_models``, ``_tabular``), its
-recurrent layers (``_recurrent``) and its source templates (``_source``).
+layer entries and recurrent container (``_ops``), its model classes (``_models``, ``_tabular``) and its source
+templates (``_source``).
 
 Models are setup-style Flax modules: one ``nn.Sequential`` per container (``<name>_container``, entries
 ``layers_<i>`` in the order layer, activation, ...), ``nn.Dense`` for ``linear``, ``nn.Conv`` for ``conv2d``
@@ -31,9 +31,9 @@ from mixrl.models.jax import Model, StateDict
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated_class
-from mixrl.utils.model_instantiators.jax._ops import one_hot_encoding
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential
+from mixrl.utils.model_instantiators.jax._ops import Recurrent, RecurrentSequential, one_hot_encoding
 from mixrl.utils.model_instantiators.jax._source import source
+from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 
 __all__ = [
     "Shape",
@@ -58,20 +58,7 @@ def _finish(model: Any) -> None:
     model.init_state_dict()
 
 
-def _tabular_class() -> type:
-    """``TabularModel``, imported on first use: it needs ``mixrl.models.jax.TabularMixin``."""
-    from mixrl.utils.model_instantiators.jax._tabular import TabularModel
-
-    return TabularModel
-
-
-def _tabular_source(model: Any) -> str:
-    from mixrl.utils.model_instantiators.jax._tabular import tabular_source
-
-    return tabular_source(model)
-
-
-BACKEND = Backend("jax", generated_class, MIXIN_CLASSES, source, _finish, _tabular_class, _tabular_source)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, source, _finish, TabularModel)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

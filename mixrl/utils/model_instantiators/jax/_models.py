@@ -24,14 +24,8 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 
-from mixrl.models.jax import (
-    CategoricalMixin,
-    DeterministicMixin,
-    GaussianMixin,
-    Model,
-    MultiCategoricalMixin,
-    MultivariateGaussianMixin,
-)
+from mixrl.models.jax import Model
+from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._generated import (
     Described,
@@ -44,18 +38,14 @@ from mixrl.utils.model_instantiators._generated import (
     plan_heads,
     trace,
 )
-from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
+from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._twin import DescribedJaxModel
-from mixrl.utils.model_instantiators.jax._ops import OPS, Op, layer_ops
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent, RecurrentSequential, state_sizes
+from mixrl.utils.model_instantiators.jax._ops import OPS, Op, RecurrentSequential, layer_ops
 from mixrl.utils.spaces.jax import compute_space_size, flatten_tensorized_space, sample_space
 
-MIXIN_CLASSES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (CategoricalMixin, MultiCategoricalMixin, DeterministicMixin, GaussianMixin, MultivariateGaussianMixin)
-}
+MIXIN_CLASSES = mixin_classes("mixrl.models.jax")
 _KEY = jax.random.PRNGKey(0)
 
 
@@ -191,7 +181,9 @@ class Generated(Described, DescribedJaxModel, Model):
         if step is None:
             return {}
         args = dict(step.entries[0].args)
-        sizes = state_sizes(args["kind"], args["num_layers"], args["hidden_size"], self.num_envs)
+        sizes = state_shapes(
+            Recurrent(args["kind"], args["hidden_size"], args["num_layers"], parent=None), self.num_envs
+        )
         return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
 
     @nn.nowrap

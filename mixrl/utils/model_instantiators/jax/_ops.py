@@ -3,9 +3,10 @@
 A layer becomes an :class:`Op`: ``nn.Dense(features, use_bias)`` for ``linear``, ``nn.Conv(features,
 kernel_size, strides, padding, use_bias)`` for ``conv2d`` (NHWC inputs; padding strings upper-cased, torch's
 default padding 0 is ``"VALID"``), :class:`Flatten` (torch's ``start_dim`` / ``end_dim``) for ``flatten``,
-:class:`~._recurrent.Recurrent` for ``gru`` / ``lstm`` / ``rnn``; then its activation (a ``flax.linen``
+:class:`mixrl.models.jax.rnn.Recurrent` for ``gru`` / ``lstm`` / ``rnn``; then its activation (a ``flax.linen``
 function) as its own entry, so entry indices follow torch (``layers_0``, activation, ``layers_2``, ...).
-An ``Op`` builds a fresh entry (inside a model's ``setup()``) and renders its source.
+An ``Op`` builds a fresh entry (inside a model's ``setup()``) and renders its source. The container of a
+recurrent layer is a :class:`RecurrentSequential`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixrl.utils.model_instantiators._compile import Ops
-from mixrl.utils.model_instantiators._compile import one_hot_encoding as _one_hot_encoding
+from mixrl.models.jax.rnn import Recurrent
+from mixrl.utils.model_instantiators._compile import OneHot, Ops
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators._source import literal
-from mixrl.utils.model_instantiators.jax._recurrent import Recurrent
 from mixrl.utils.spaces.jax import unflatten_tensorized_space
 
 # flax.linen functions, so a Sequential holds them as layers and return_source names them (``nn.<name>``)
@@ -83,10 +83,7 @@ def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDi
     Raises:
         ValueError: another space, or ``x`` has the wrong number of values per sample.
     """
-    return _one_hot_encoding(space, jnp.asarray(x), OPS)
-
-
-LAYER_OPS = ("Dense", "Conv", "flatten", "Recurrent")  # the other kinds are activations
+    return OneHot(space, OPS)(jnp.asarray(x))
 
 
 @dataclass(frozen=True)
@@ -198,3 +195,16 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
     else:
         op = Op("flatten", tuple(args.items()))
     return [op] if layer.activation is None else [op, Op(layer.activation)]
+
+
+class RecurrentSequential(nn.Sequential):
+    """A container whose first entry is a :class:`Recurrent` layer: ``(x, states, ...) -> (out, final states)``."""
+
+    def __call__(
+        self, x: jax.Array, states: Any, terminated: Any, sequence_length: int, training: bool
+    ) -> tuple[jax.Array, list[jax.Array]]:
+        """The recurrent layer (see :meth:`Recurrent.__call__`), then the other entries on its output (rows, H)."""
+        out, final = self.layers[0](x, states, terminated, sequence_length, training)
+        for layer in self.layers[1:]:
+            out = layer(out)
+        return out, final

@@ -5,15 +5,12 @@ Containers are rendered from the model's plan (the same :class:`~._ops.Op` entri
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Mapping
 from typing import Any
 
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._generated import LogStd, Step
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._source import Template, indent, model_source
-from mixrl.utils.model_instantiators._source import expression_source as render
 from mixrl.utils.model_instantiators.jax._ops import FLAX_NAMES
 
 FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -21,11 +18,6 @@ FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "concatenate": ("jnp.concatenate", {"axis": -1}),
     "permute": ("jnp.transpose", {}),
 }
-
-
-def expression_source(tree: ast.expr, names: Mapping[str | None, str]) -> str:
-    """Python text of a checked expression tree with jax.numpy / flax calls (tokens renamed through ``names``)."""
-    return render(tree, names, FUNCTIONS)
 
 
 def _container(model: Any, step: Step) -> list[str]:

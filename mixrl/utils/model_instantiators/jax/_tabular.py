@@ -2,7 +2,8 @@
 
 Built on ``mixrl.models.jax.TabularMixin``: the table is the variable ``q_table`` of the ``"table"``
 collection (read with ``model.table()``, replaced with ``model.with_table(...)``), initialised with zeros
-by ``init_state_dict`` on ``num_envs`` rows.
+by ``init_state_dict`` on ``num_envs`` rows. Keep the class standalone (it uses only the names the
+single-line imports below bind): ``return_source`` renders this very class (:func:`.._source.class_source`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import jax.numpy as jnp
 
 from mixrl.models.jax import Model, TabularMixin
 from mixrl.models.jax.tabular import Q_TABLE, TABLE_COLLECTION
-from mixrl.utils.model_instantiators._source import signature
 
 
 class TabularModel(TabularMixin, Model):
@@ -64,40 +64,3 @@ class TabularModel(TabularMixin, Model):
             uniform = jax.random.randint(pick, (rows,), 0, int(self.action_space.n))
             actions = jnp.where(jax.random.uniform(explore, (rows,)) < self.epsilon, uniform, actions)
         return (actions + int(self.action_space.start))[:, None], {}
-
-
-def tabular_source(model: TabularModel) -> str:
-    """Source of ``class TabularModel(TabularMixin, Model)`` equivalent to ``model``."""
-    n, m, start = int(model.observation_space.n), int(model.action_space.n), int(model.action_space.start)
-    header = "\n".join(signature([f"num_envs={model.num_envs}", f"epsilon={model.epsilon!r}", "**kwargs"]))
-    first = int(model.observation_space.start)
-    return f"""import jax
-import jax.numpy as jnp
-
-from mixrl.models.jax import Model, TabularMixin
-
-
-class TabularModel(TabularMixin, Model):
-{header}
-        Model.__init__(self, observation_space, action_space, device, **kwargs)
-        self.epsilon = epsilon
-        TabularMixin.__init__(self, num_envs)
-
-    def init_state_dict(self, role="", inputs={{}}, key=None):
-        inputs = dict(inputs) or {{"states": jnp.full((self.num_envs, 1), {first})}}
-        Model.init_state_dict(self, role, inputs, key)
-
-    def setup(self):
-        shape = (self.num_envs, {n}, {m})
-        self.q_table = self.variable("table", "q_table", lambda: jnp.zeros(shape, jnp.float32))
-
-    def __call__(self, inputs, role=""):
-        index = jnp.reshape(jnp.asarray(inputs["states"]), (-1,)).astype(jnp.int32) - {first}
-        envs = jnp.arange(index.shape[0]) if self.num_envs > 1 else jnp.zeros(index.shape[0], jnp.int32)
-        actions = jnp.argmax(self.q_table.value[envs, index], axis=-1)
-        if self.training and self.epsilon > 0:
-            explore, pick = jax.random.split(inputs["key"])
-            uniform = jax.random.randint(pick, index.shape, 0, {m})
-            actions = jnp.where(jax.random.uniform(explore, index.shape) < self.epsilon, uniform, actions)
-        return (actions + {start})[:, None], {{}}
-"""

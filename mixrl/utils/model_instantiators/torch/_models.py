@@ -22,11 +22,6 @@ import torch
 
 from mixrl._logging import logger
 from mixrl.models.torch.base import Model
-from mixrl.models.torch.categorical import CategoricalMixin
-from mixrl.models.torch.deterministic import DeterministicMixin
-from mixrl.models.torch.gaussian import GaussianMixin
-from mixrl.models.torch.multicategorical import MultiCategoricalMixin
-from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
 from mixrl.models.torch.rnn import rnn_specification, sequence_forward
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._generated import (
@@ -40,17 +35,14 @@ from mixrl.utils.model_instantiators._generated import (
     plan_heads,
     trace,
 )
-from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS
+from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators._persistence import DescribedModel
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.torch._ops import ACTIVATION_MODULES, OPS
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
 
-MIXIN_CLASSES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (CategoricalMixin, MultiCategoricalMixin, DeterministicMixin, GaussianMixin, MultivariateGaussianMixin)
-}
+MIXIN_CLASSES = mixin_classes("mixrl.models.torch")
 _RECURRENT_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}
 
 

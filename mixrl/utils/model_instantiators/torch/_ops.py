@@ -8,8 +8,8 @@ import gymnasium
 import numpy as np
 import torch
 
-from mixrl.utils.model_instantiators._compile import Ops
-from mixrl.utils.model_instantiators._compile import one_hot_encoding as _one_hot_encoding
+from mixrl.utils.model_instantiators._compile import OneHot, Ops
+from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.spaces.torch import unflatten_tensorized_space
 
 _SHIFTS: dict[tuple[bytes, torch.device], torch.Tensor] = {}
@@ -47,17 +47,7 @@ OPS = Ops(
     reshape=torch.reshape,
     unflatten=_unflatten,
     one_hot=_one_hot,
-    activations={
-        "relu": torch.nn.functional.relu,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "leaky_relu": torch.nn.functional.leaky_relu,
-        "elu": torch.nn.functional.elu,
-        "softplus": torch.nn.functional.softplus,
-        "softsign": torch.nn.functional.softsign,
-        "selu": torch.nn.functional.selu,
-        "softmax": _softmax,
-    },
+    activations={name: _softmax if name == "softmax" else getattr(torch.nn.functional, name) for name in ACTIVATIONS},
 )
 ACTIVATION_MODULES: dict[str, Any] = {
     "relu": torch.nn.ReLU,
@@ -87,4 +77,4 @@ def one_hot_encoding(
     Raises:
         ValueError: another space, or ``x`` has the wrong number of values per sample.
     """
-    return _one_hot_encoding(space, x, OPS)
+    return OneHot(space, OPS)(x)

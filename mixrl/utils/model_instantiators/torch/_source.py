@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -13,7 +11,6 @@ from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.model_instantiators._generated import LogStd, Step
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._source import Template, model_source
-from mixrl.utils.model_instantiators._source import expression_source as render
 
 FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **{name: (f"nn.functional.{name}", {}) for name in ACTIVATIONS},
@@ -23,11 +20,6 @@ FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "tanh": ("torch.tanh", {}),
     "sigmoid": ("torch.sigmoid", {}),
 }
-
-
-def expression_source(tree: ast.expr, names: Mapping[str | None, str]) -> str:
-    """Python text of a checked expression tree with torch calls (tokens renamed through ``names``)."""
-    return render(tree, names, FUNCTIONS)
 
 
 def module_source(module: torch.nn.Module) -> str:
