@@ -183,6 +183,14 @@ class Generated(Described, Model):
         container = getattr(self, f"{step.name}_container")
         return container(x, states, terminated, self.sequence_length, self.training)
 
+    # deploy branch: minimal torch_twin for mixrl.models.jax.export (the instantiators' branch defines the real one)
+    @nn.nowrap
+    def torch_twin(self) -> Any:
+        """The torch model built from the same description (weights not copied)."""
+        from mixrl.utils.model_instantiators.torch import model_from_config
+
+        return model_from_config(self.description or {}, self.observation_space, self.action_space, device="cpu")
+
     @nn.nowrap
     def get_specification(self) -> dict[str, Any]:
         """``{"rnn": {"sequence_length": L, "sizes": [(num_layers, num_envs, H), ...]}}`` if recurrent, else ``{}``."""
