@@ -159,7 +159,11 @@ class Model(torch.nn.Module):
             states: (batch, ...) the input of the trunk.
             trunk: the shared computation.
             producer: the role that fills the cache.
+
+        Under ``torch.compile`` / ``torch.export`` (tensors without storage) the trunk is always computed.
         """
+        if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return trunk(states)
         if role == producer:
             output = trunk(states)
             key = (states._version, states.data_ptr(), states.shape, torch.is_grad_enabled())
