@@ -119,6 +119,10 @@ class TestExport:
 
         summary = run(_namespace(tmp_path, steps=2048, export="onnx"))
         assert summary.export == str(tmp_path / "policy.onnx") and summary.export_agreement == 1.0
+        sidecar = json.loads((tmp_path / "policy.onnx.json").read_text())
+        assert sidecar["action_space"] == {"type": "Discrete", "n": 2, "start": 0} and sidecar["format"] == "onnx"
+        assert summary.export_check == sidecar["check"] and sidecar["check"]["agreement"] == 1.0
+        assert "export check            worst error n/a, agreement 100.0% on 256" in summary.text()
         session = onnxruntime.InferenceSession(summary.export, providers=["CPUExecutionProvider"])
         assert [i.name for i in session.get_inputs()] == ["observations"]
         states = np.random.default_rng(0).normal(size=(512, 4)).astype(np.float32)
@@ -129,7 +133,7 @@ class TestExport:
         np.testing.assert_array_equal(actions, logits.argmax(dim=-1, keepdim=True).numpy())
 
     def test_jax_model_exports_through_its_torch_twin(self, tmp_path):
-        """--backend jax --export torchscript: the TorchScript file gives the Flax model's Gaussian means."""
+        """--backend jax --export torch.export: the policy.pt2 file gives the Flax model's Gaussian means."""
         pytest.importorskip("flax")
         pytest.importorskip("matplotlib")
         import jax.numpy as jnp
@@ -138,11 +142,12 @@ class TestExport:
         from mixrl.demo.cli import run
         from mixrl.utils.model_instantiators.jax import load_model
 
-        summary = run(_namespace(tmp_path, env="Pendulum-v1", steps=512, backend="jax", export="torchscript"))
-        assert summary.export == str(tmp_path / "policy.pt")
+        summary = run(_namespace(tmp_path, env="Pendulum-v1", steps=512, backend="jax", export="torch.export"))
+        assert summary.export == str(tmp_path / "policy.pt2") and (tmp_path / "policy.pt2.json").exists()
+        assert summary.export_check is not None and summary.export_check["max_abs_error"] < 1e-4
         states = np.random.default_rng(1).uniform(-1, 1, size=(64, 3)).astype(np.float32)
         with torch.no_grad():
-            exported = torch.jit.load(summary.export)(torch.from_numpy(states)).numpy()
+            exported = torch.export.load(summary.export).module()(torch.from_numpy(states)).numpy()
         model = load_model(tmp_path / "model.msgpack")
         params = model.state_dict.params["params"]
         hidden = jnp.asarray(states)

@@ -18,11 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "mixrl"
 
-# (importer, imported) edges that are known and owned elsewhere; each says why it is tolerated
-KNOWN_EDGES: set[tuple[str, str]] = {
-    # the JAX export builds its torch twin with the torch instantiators; it will call model.torch_twin()
-    ("mixrl.models.jax.export", "mixrl.utils.model_instantiators.torch"),  # removed by the deployment work
-}
+# (importer, imported) edges that are tolerated, each with the reason (none today)
+KNOWN_EDGES: set[tuple[str, str]] = set()
 
 LAYERS = {  # package -> packages it must not import
     "mixrl.checkpoints": ("mixrl.models", "mixrl.utils.model_instantiators"),

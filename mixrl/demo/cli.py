@@ -2,8 +2,9 @@
 
 Run ``mixrl demo`` (or ``python -m mixrl demo``, ``python -m mixrl.demo``). It writes to ``--out``
 (default ``runs/demo/``): the checkpoint (torch: ``model.pt``, jax: ``model.msgpack``, each with its description
-``<checkpoint>.model.yaml``), ``learning_curve.png``, ``summary.json`` and, with ``--export onnx|torchscript``,
-the deterministic policy for deployment (``policy.onnx`` / ``policy.pt``), and prints a short summary.
+``<checkpoint>.model.yaml``), ``learning_curve.png``, ``summary.json`` and, with ``--export onnx|torch.export``,
+the deterministic policy for deployment (``policy.onnx`` / ``policy.pt2``, each with its JSON sidecar
+``<file>.json``), and prints a short summary.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ logger = logging.getLogger("mixrl")
 DESCRIPTION = "Train a shared policy + value model with PPO, then save, reload, evaluate and plot it."
 EVALUATION_EPISODES = 10
 EVALUATION_SEED = 10_000  # evaluation episodes use other starts than training
-EXPORT_FILES = {"onnx": "policy.onnx", "torchscript": "policy.pt"}
+EXPORT_FILES = {"onnx": "policy.onnx", "torch.export": "policy.pt2"}
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Summary:
     plot: str
     export: str | None = None
     export_agreement: float | None = None  #: fraction of evaluation states where the file and the model agree
+    export_check: dict | None = None  #: the export check of the sidecar (samples, max_abs_error, agreement, ...)
 
     def text(self) -> str:
         """A few human-readable lines."""
@@ -74,7 +76,14 @@ class Summary:
         line = f"  exported policy         {self.export}"
         if self.export_agreement is not None:
             line += f" (same action as the model on {100 * self.export_agreement:.1f}% of the evaluation states)"
-        return [line]
+        if self.export_check is None:
+            return [line]
+        error = self.export_check["max_abs_error"]
+        return [
+            line,
+            f"  export check            worst error {'n/a' if error is None else f'{error:.2g}'}, agreement "
+            f"{100 * self.export_check['agreement']:.1f}% on {self.export_check['samples']} random observations",
+        ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -88,7 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--export",
         choices=EXPORT_FILES,
         default=None,
-        help="also export the deterministic policy (onnx: policy.onnx, run with onnxruntime; torchscript: policy.pt)",
+        help="also export the deterministic policy and its JSON sidecar (onnx: policy.onnx, run with onnxruntime; "
+        "torch.export: policy.pt2)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and a one-line summary")
     return parser
@@ -184,24 +194,25 @@ def _run_exported(path: Path, format: str, states: np.ndarray) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        return torch.jit.load(str(path)).forward(torch.as_tensor(states, dtype=torch.float32)).numpy()
+        return torch.export.load(str(path)).module()(torch.as_tensor(states, dtype=torch.float32)).numpy()
 
 
 def export_policy(
     args: argparse.Namespace, backend: ModuleType, model: Any, checkpoint: Path, config: PPOConfig, states: np.ndarray
-) -> tuple[Path, float]:
+) -> tuple[Path, float, dict | None]:
     """Export the deterministic policy of ``model`` as ``args.export`` into ``args.out`` and check it on ``states``.
 
     Returns:
-        the file and the fraction of ``states`` (batch, obs) whose exported action equals the model's
-        (integer actions exactly, continuous ones within 1e-5).
+        the file, the fraction of ``states`` (batch, obs) whose exported action equals the model's
+        (integer actions exactly, continuous ones within 1e-5), and the export's own check (its sidecar's).
     """
     path = args.out / EXPORT_FILES[args.export]
-    _torch_policy(args.backend, model, checkpoint, config).export(path, format=args.export, role="policy")
+    result = _torch_policy(args.backend, model, checkpoint, config).export(path, format=args.export, role="policy")
     exported = _run_exported(path, args.export, states)
     expected = backend.deterministic_actions(model, states)
     agree = np.isclose(exported.reshape(expected.shape), expected, rtol=0.0, atol=1e-5)
-    return path, float(np.mean(np.all(agree.reshape(len(states), -1), axis=-1)))
+    check = None if result.check is None else asdict(result.check)
+    return path, float(np.mean(np.all(agree.reshape(len(states), -1), axis=-1))), check
 
 
 def check_env(env_id: str) -> gym.Space:
@@ -249,9 +260,11 @@ def run(args: argparse.Namespace) -> Summary:
             return backend.deterministic_actions(reloaded, observations)
 
         returns = evaluate(args.env, greedy, EVALUATION_EPISODES, EVALUATION_SEED)
-        exported, agreement = None, None
+        exported, agreement, export_check = None, None, None
         if args.export is not None:
-            exported, agreement = export_policy(args, backend, reloaded, checkpoint, config, np.concatenate(states))
+            exported, agreement, export_check = export_policy(
+                args, backend, reloaded, checkpoint, config, np.concatenate(states)
+            )
     mean = float(np.mean(returns))
     plot = args.out / "learning_curve.png"
     plot_learning_curve(history, plot, f"PPO on {args.env} ({args.backend}, seed {args.seed})", mean)
@@ -270,6 +283,7 @@ def run(args: argparse.Namespace) -> Summary:
         plot=str(plot),
         export=None if exported is None else str(exported),
         export_agreement=agreement,
+        export_check=export_check,
     )
     text = json.dumps(asdict(summary), indent=2) + "\n"
 

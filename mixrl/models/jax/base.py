@@ -248,20 +248,25 @@ class Model(nn.Module):
     def export(
         self,
         path: str | os.PathLike,
-        format: Literal["onnx", "torchscript"] = "onnx",
+        format: Literal["stablehlo", "onnx", "torch.export", "torchscript"] = "onnx",
         role: str = "policy",
         deterministic: bool = True,
         **options: Any,
-    ) -> None:
-        """Write the deterministic policy of ``role`` as an ONNX or TorchScript file (the torch ``export`` contract).
+    ) -> Any:
+        """Write the deterministic policy of ``role`` and its JSON sidecar (the torch ``export`` contract).
 
-        The JAX model is exported through its torch twin (built from the model's description when the
-        instantiators made it, else ``options["torch_model"]``): see :func:`mixrl.models.jax.export.export_model`
-        for ``options`` and the errors. Needs torch (``pip install 'mixrl[torch]'``).
+        ``format="stablehlo"`` uses ``jax.export`` (pure JAX, read back with
+        :func:`mixrl.models.jax.export.load_exported`); the other formats go through the torch twin
+        (``self.torch_twin()`` when the model has it, else ``options["torch_model"]``) and need torch
+        (``pip install 'mixrl[torch]'``). See :func:`mixrl.models.jax.export.export_model` for ``options``
+        (``check``, ``tolerance``, ``dtype``, ``quantize``, ``history``, ...) and the errors.
+
+        Returns:
+            the :class:`~mixrl.models._deploy.ExportResult` (file, sidecar, check).
         """
         from mixrl.models.jax.export import export_model
 
-        export_model(self, path, format, role, deterministic, **options)
+        return export_model(self, path, format, role, deterministic, **options)
 
     # ------------------------------------------------------------------ checkpoints
 

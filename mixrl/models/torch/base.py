@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium
 import torch
@@ -19,6 +19,9 @@ from mixrl.utils.spaces.torch import (
     sample_space,
     unflatten_tensorized_space,
 )
+
+if TYPE_CHECKING:
+    from mixrl.models._deploy import ExportResult
 
 Inputs = Mapping[str, Any]
 ActOutput = tuple[torch.Tensor, "torch.Tensor | None", dict]
@@ -156,7 +159,11 @@ class Model(torch.nn.Module):
             states: (batch, ...) the input of the trunk.
             trunk: the shared computation.
             producer: the role that fills the cache.
+
+        Under ``torch.compile`` / ``torch.export`` (tensors without storage) the trunk is always computed.
         """
+        if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return trunk(states)
         if role == producer:
             output = trunk(states)
             key = (states._version, states.data_ptr(), states.shape, torch.is_grad_enabled())
@@ -403,14 +410,21 @@ class Model(torch.nn.Module):
     def export(
         self,
         path: str | os.PathLike,
-        format: Literal["onnx", "torchscript"] = "onnx",
+        format: Literal["onnx", "torch.export", "torchscript"] = "onnx",
         role: str = "policy",
         deterministic: bool = True,
         *,
         example_inputs: torch.Tensor | Sequence[torch.Tensor] | None = None,
         dynamo: bool = False,
-    ) -> None:
-        """Write the deterministic policy of ``role`` as a self-contained inference file, atomically.
+        check: bool = True,
+        tolerance: float | None = None,
+        min_agreement: float | None = None,
+        samples: int = 256,
+        dtype: Literal["float32", "float16"] = "float32",
+        quantize: Literal["int8"] | None = None,
+        history: int | None = None,
+    ) -> ExportResult:
+        """Write the deterministic policy of ``role`` as a self-contained inference file and its JSON sidecar.
 
         The file computes ``compute`` (with any preprocessing the model owns, e.g. an
         ``ObservationNormalizer``) in eval mode, then the deterministic head: the mean (Gaussian,
@@ -419,31 +433,68 @@ class Model(torch.nn.Module):
         (batch, K), int64), or the output (Deterministic, clipped with ``clip_actions``). Action masks are
         not an input. The model's modes (and running statistics) are left as they were.
 
-        Inputs and outputs (ONNX names; TorchScript ``forward`` takes them in this order), batch dynamic:
+        Inputs and outputs (ONNX names; torch programs take them in this order), batch dynamic:
         ``observations`` (batch, occupied size of the observation space) -> ``actions``; recurrent models
         also take ``rnn_state_0..k`` (D*num_layers, batch, H), ordered as ``get_specification()``, and
-        return ``next_rnn_state_0..k`` (one step per call; zero the states of finished episodes).
+        return ``next_rnn_state_0..k`` (one step per call; zero the states of finished episodes). With
+        ``history=K``: ``(observations (batch, d), observation_history (batch, K, d))`` ->
+        ``(actions, next_observation_history)``, for a model whose states are the last K observations
+        (layout in :mod:`mixrl.models._deploy`).
+
+        Unless ``check=False``, the serialised program is run (onnxruntime, ``torch.export.load``,
+        ``torch.jit.load``) on ``samples`` observations drawn from the observation space and compared with
+        the float32 model before anything is written. ``<path>.json`` (written after the file, atomically)
+        describes spaces, inputs, outputs, precision and the check.
 
         Args:
-            path: destination file (e.g. ``policy.onnx``, ``policy.pt``).
-            format: ``"onnx"`` (run with onnxruntime; needs ``pip install 'mixrl[export]'`` to run and,
-                with ``dynamo=True``, to export) or ``"torchscript"`` (``torch.jit.load``).
+            path: destination file (e.g. ``policy.onnx``, ``policy.pt2``).
+            format: ``"onnx"`` (run with onnxruntime; ``pip install 'mixrl[export]'``), ``"torch.export"``
+                (``torch.export.load(path).module()``) or ``"torchscript"`` (deprecated, warns: torch 2.13
+                deprecates ``torch.jit``).
             role: the role to export; any role on a single-role model.
             deterministic: must be True (sampling is not exported).
-            example_inputs: ``observations`` or ``(observations, *rnn_states)`` to trace with; default: a
-                sample of the observation space (and zero states).
-            dynamo: ONNX only. ``False``: PyTorch's TorchScript-based exporter (fast, the same trace as
-                ``"torchscript"``; deprecated by PyTorch). ``True``: its ``torch.export``-based exporter
-                (needs onnxscript; a few seconds per model).
+            example_inputs: the inputs to trace with, in call order; default: a sample of the observation
+                space (and zero states).
+            dynamo: ONNX only. ``False``: PyTorch's TorchScript-based exporter (fast). ``True``: its
+                ``torch.export``-based exporter (needs onnxscript; a few seconds per model).
+            check: run the file against the model (raises :class:`~mixrl.models._deploy.ExportCheckError`).
+            tolerance: the largest absolute difference allowed on float outputs; default per precision
+                (``DEFAULT_TOLERANCE``: float32 1e-4, float16 2e-2, int8 1e-1).
+            min_agreement: the smallest fraction of samples with the model's action (default per precision:
+                1.0, 0.98, 0.9).
+            samples: number of check observations.
+            dtype: ``"float16"``: weights and compute in float16; inputs and outputs stay float32.
+            quantize: ``"int8"``: ONNX only, dynamic quantisation of the float32 file (onnxruntime).
+            history: K, the number of stacked observations the model's states hold.
+
+        Returns:
+            :class:`~mixrl.models._deploy.ExportResult`: ``path``, ``sidecar``, ``check`` (worst error,
+            agreement, samples) and the sidecar's ``metadata``.
 
         Raises:
-            ValueError: unknown ``format`` or role.
-            NotImplementedError: ``deterministic=False``, or a mixin without deterministic head (Tabular).
-            ImportError: ``dynamo=True`` without onnxscript.
+            ValueError: unknown ``format``, role, ``dtype`` or ``quantize``; a failed check (ExportCheckError).
+            NotImplementedError: ``deterministic=False``, a mixin without deterministic head (Tabular), or
+                ``history`` on a recurrent model.
+            ImportError: ``dynamo=True`` without onnxscript, or an ONNX check without onnxruntime.
         """
         from mixrl.models.torch.export import export_model
 
-        export_model(self, path, format, role, deterministic, example_inputs=example_inputs, dynamo=dynamo)
+        return export_model(
+            self,
+            path,
+            format,
+            role,
+            deterministic,
+            example_inputs=example_inputs,
+            dynamo=dynamo,
+            check=check,
+            tolerance=tolerance,
+            min_agreement=min_agreement,
+            samples=samples,
+            dtype=dtype,
+            quantize=quantize,
+            history=history,
+        )
 
     # ------------------------------------------------------------------ parameter updates
 

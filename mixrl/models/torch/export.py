@@ -1,17 +1,22 @@
-"""Export a model's deterministic policy as a self-contained inference file (ONNX or TorchScript).
+"""Export a model's deterministic policy as a self-contained inference file (ONNX, torch.export or TorchScript).
 
 The exported graph is what the policy does at deployment: ``compute`` (observation preprocessing such
 as an :class:`~mixrl.models.torch.normalizer.ObservationNormalizer` the model owns, then the network)
 followed by the deterministic head of the role's mixin and its action bounds. Its inputs are the
-flattened observations (``inputs["states"]``) and, for recurrent models, the recurrent states.
+flattened observations (``inputs["states"]``) and, for recurrent models, the recurrent states; with
+``history=K``, the window of the previous K observations (:mod:`mixrl.models._deploy` has the layout).
+Next to the file goes a JSON sidecar describing it, with the result of the export check.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import inspect
 import io
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +25,8 @@ import gymnasium
 import torch
 
 from mixrl.checkpoints.atomic import atomic_write
-from mixrl.models import _roles
+from mixrl.models import _deploy, _roles
+from mixrl.models._deploy import ExportResult, Precision, Quantization
 from mixrl.models._roles import HeadSettings
 from mixrl.models.torch.beta import BetaMixin, BetaSettings
 from mixrl.models.torch.categorical import CategoricalMixin, CategoricalSettings
@@ -29,13 +35,18 @@ from mixrl.models.torch.distributions import squash
 from mixrl.models.torch.gaussian import GaussianMixin, GaussianSettings
 from mixrl.models.torch.multicategorical import MultiCategoricalMixin, MultiCategoricalSettings
 from mixrl.models.torch.multivariate_gaussian import MultivariateGaussianMixin
+from mixrl.models.torch.normalizer import ObservationNormalizer
 from mixrl.utils.spaces.torch import compute_space_size, flatten_tensorized_space, sample_space
 
 if TYPE_CHECKING:
     from mixrl.models.torch.base import Model  # annotations only: base imports this module
 
-ExportFormat = Literal["onnx", "torchscript"]
-FORMATS: tuple[str, ...] = ("onnx", "torchscript")
+ExportFormat = Literal["onnx", "torch.export", "torchscript"]
+FORMATS: tuple[str, ...] = ("onnx", "torch.export", "torchscript")
+TORCHSCRIPT_DEPRECATION = (
+    "export(format='torchscript') is deprecated: torch 2.13 deprecates torch.jit.trace/save/load (they warn on "
+    "every call); use format='torch.export' (a .pt2 file for torch.export.load) or format='onnx'"
+)
 
 
 class _BoundedHead(torch.nn.Module):
@@ -189,6 +200,34 @@ class ExportedPolicy(torch.nn.Module):
         return (actions, *next_states)
 
 
+class _HistoryPolicy(torch.nn.Module):
+    """``forward(observations (batch, d), observation_history (batch, K, d)) -> (actions, next_observation_history)``:
+    the window slides by one (newest last) and ``policy`` acts on it flattened to (batch, K*d)."""
+
+    def __init__(self, policy: ExportedPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, observations: torch.Tensor, observation_history: torch.Tensor) -> Any:
+        window = torch.cat([observation_history[:, 1:], observations.unsqueeze(1)], dim=1)
+        return self.policy(window.flatten(1)), window
+
+
+class _Float16(torch.nn.Module):
+    """A float16 copy of ``module`` behind a float32 boundary: float inputs are cast to float16, float outputs
+    back to float32 (integer actions pass as they are)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = copy.deepcopy(module).half()
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        output = self.module(*(arg.half() if arg.is_floating_point() else arg for arg in args))
+        if isinstance(output, torch.Tensor):
+            return output.float() if output.is_floating_point() else output
+        return tuple(value.float() if value.is_floating_point() else value for value in output)
+
+
 def export_model(
     model: Model,
     path: str | os.PathLike,
@@ -198,37 +237,223 @@ def export_model(
     *,
     example_inputs: torch.Tensor | Sequence[torch.Tensor] | None = None,
     dynamo: bool = False,
-) -> None:
-    """Write ``model``'s deterministic policy for ``role`` to ``path`` (see :meth:`Model.export`).
+    check: bool = True,
+    tolerance: float | None = None,
+    min_agreement: float | None = None,
+    samples: int = 256,
+    dtype: Precision = "float32",
+    quantize: Quantization | None = None,
+    history: int | None = None,
+    _backend: str = "torch",
+) -> ExportResult:
+    """Write ``model``'s deterministic policy for ``role`` to ``path`` and its sidecar (see :meth:`Model.export`).
 
     Raises:
-        ValueError: unknown ``format`` or role, or ``example_inputs`` with a wrong number of tensors.
-        NotImplementedError: ``deterministic=False``, or a mixin without deterministic head.
-        ImportError: ``dynamo=True`` without onnxscript.
+        ValueError: unknown ``format``, role, ``dtype`` or ``quantize``, ``example_inputs`` with a wrong number
+            of tensors, or a ``history`` that does not divide the observation size.
+        ExportCheckError: (a ValueError) the file differs from the model beyond ``tolerance`` / ``min_agreement``;
+            nothing is written.
+        NotImplementedError: ``deterministic=False``, a mixin without deterministic head, or ``history`` with a
+            recurrent model.
+        ImportError: ``dynamo=True`` without onnxscript, or an ONNX check without onnxruntime.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}: expected one of {list(FORMATS)}")
+    _deploy.validate_precision(dtype, quantize, format)
     if format == "onnx" and dynamo and importlib.util.find_spec("onnxscript") is None:
         raise ImportError("export(format='onnx', dynamo=True) needs onnxscript: pip install 'mixrl[export]'")
+    if format == "onnx" and check and importlib.util.find_spec("onnxruntime") is None:
+        raise ImportError("checking an ONNX export needs onnxruntime: pip install 'mixrl[export]' (or check=False)")
     if not deterministic:
         raise NotImplementedError(
             "export(deterministic=False) is not supported: an exported policy computes the deterministic "
             "action (Gaussian mean, categorical argmax), expected deterministic=True"
         )
+    if format == "torchscript":
+        warnings.warn(TORCHSCRIPT_DEPRECATION, FutureWarning, stacklevel=3)
     policy = ExportedPolicy(model, role)
-    args = _example_args(model, policy.rnn_sizes, example_inputs)
+    size = compute_space_size(model.observation_space, occupied_size=True)
+    frame = None if history is None else _deploy.history_size(size, history)
+    if frame is not None and policy.rnn_sizes:
+        raise NotImplementedError("history= with a recurrent model: its recurrent states already carry the past")
+    reference: torch.nn.Module = policy if frame is None else _HistoryPolicy(policy)
+    exported = _Float16(reference) if dtype == "float16" else reference
+    names = _names(len(policy.rnn_sizes), frame is not None)
     modes = {module: module.training for module in model.modules()}
     policy.eval()
     try:
+        args = _example_args(model, policy.rnn_sizes, example_inputs)
+        if frame is not None and example_inputs is None:
+            args = _history_args(args[0], frame)
         with torch.no_grad(), warnings.catch_warnings():
             _silence_exporter_warnings()
-            data = _to_torchscript(policy, args) if format == "torchscript" else _to_onnx(policy, args, dynamo)
+            if format == "torchscript":  # torch's own deprecation of torch.jit stays visible
+                warnings.filterwarnings("default", message=r"`torch\.jit\.\w+` is deprecated")
+            data = _serialise(exported.eval(), args, format, dynamo, names)
+        if quantize is not None:
+            data = _quantize_int8(data)
+        inputs = _check_inputs(model, policy.rnn_sizes, frame, samples) if check else args
+        with torch.no_grad():
+            expected = _as_list(reference(*inputs))
+        result = None
+        if check:
+            key = _deploy.precision_key(dtype, quantize)
+            result = _deploy.compare(
+                [value.cpu().numpy() for value in expected],
+                _run(data, format, inputs, names[0]),
+                tolerance=_deploy.DEFAULT_TOLERANCE[key] if tolerance is None else tolerance,
+                min_agreement=_deploy.DEFAULT_AGREEMENT[key] if min_agreement is None else min_agreement,
+                where=f"the {format} export of {type(model).__name__} (role {role!r}, {key})",
+            )
     finally:
         for module, training in modes.items():
             module.training = training
         if "_mixrl_shared" in model.__dict__:
             model._mixrl_shared = None  # a shared-trunk cache filled while tracing
-    atomic_write(path, lambda file: file.write(data))
+    content = _deploy.metadata(
+        path=path,
+        format=format,
+        backend=_backend,
+        role=role,
+        observation_space=model.observation_space,
+        action_space=model.action_space,
+        inputs=[_entry(n, t, 1 if n.startswith("rnn") else 0) for n, t in zip(names[0], inputs, strict=True)],
+        outputs=[_entry(n, t, 1 if n.startswith("next_rnn") else 0) for n, t in zip(names[1], expected, strict=True)],
+        recurrent_states=[
+            {"input": i, "output": o, "shape": [size[0], "batch", *size[2:]]}
+            for i, o, size in zip(names[0][1:], names[1][1:], policy.rnn_sizes, strict=True)
+        ]
+        if frame is None
+        else [],
+        history=None
+        if frame is None
+        else {
+            "length": history,
+            "observation_size": frame,
+            "input": "observation_history",
+            "output": "next_observation_history",
+            "layout": _deploy.HISTORY_LAYOUT,
+        },
+        normalizer=any(isinstance(module, ObservationNormalizer) for module in model.modules()),
+        dtype=dtype,
+        quantize=quantize,
+        check=result,
+    )
+    return _deploy.publish(path, data, content)
+
+
+def _names(states: int, history: bool) -> tuple[list[str], list[str]]:
+    """The input and output names, in call order."""
+    if history:
+        return ["observations", "observation_history"], ["actions", "next_observation_history"]
+    return (
+        ["observations", *(f"rnn_state_{i}" for i in range(states))],
+        ["actions", *(f"next_rnn_state_{i}" for i in range(states))],
+    )
+
+
+def _entry(name: str, tensor: torch.Tensor, batch_axis: int) -> dict[str, Any]:
+    return _deploy.tensor_entry(name, tensor.shape, str(tensor.dtype).removeprefix("torch."), batch_axis)
+
+
+def _as_list(output: Any) -> list[torch.Tensor]:
+    return [output] if isinstance(output, torch.Tensor) else list(output)
+
+
+def _history_args(stacked: torch.Tensor, frame: int) -> tuple[torch.Tensor, ...]:
+    """``(observations (batch, d), observation_history (batch, K, d))`` from stacked states (batch, K*d)."""
+    window = stacked.reshape(len(stacked), -1, frame)
+    return window[:, -1].contiguous(), window.contiguous()
+
+
+def _check_inputs(
+    model: Model, rnn_sizes: list[tuple[int, ...]], frame: int | None, samples: int
+) -> tuple[torch.Tensor, ...]:
+    """``samples`` random inputs (seeded): observations drawn from the observation space, standard normal
+    recurrent states; with ``history``, a window and a newest observation drawn from two stacked samples."""
+    space, device = model.observation_space, _model_device(model)
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(seed: int) -> torch.Tensor:
+        if isinstance(space, gymnasium.spaces.Space):
+            sample = sample_space(space, batch_size=samples, backend="native", device=device, seed=seed)
+            return flatten_tensorized_space(sample).to(torch.float32)
+        size = compute_space_size(space, occupied_size=True)
+        return torch.randn(samples, size, generator=generator).to(device)
+
+    observations = draw(0)
+    if frame is not None:
+        return _history_args(draw(1), frame)[0], observations.reshape(samples, -1, frame)
+    states = [torch.randn(size[0], samples, *size[2:], generator=generator).to(device) for size in rnn_sizes]
+    return (observations, *states)
+
+
+def _serialise(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    format: str,
+    dynamo: bool,
+    names: tuple[list[str], list[str]],
+) -> bytes:
+    if format == "torchscript":
+        return _to_torchscript(module, args)
+    if format == "torch.export":
+        return _to_torch_export(module, args, names[0])
+    return _to_onnx(module, args, dynamo, names)
+
+
+def _batch_shapes(module: torch.nn.Module, input_names: list[str]) -> tuple[Any, ...]:
+    """torch.export ``dynamic_shapes``: the batch is dimension 0 of the observations (and history), 1 of states,
+    grouped as ``module.forward``'s parameters take them (a ``*args`` parameter takes a tuple of the rest)."""
+    batch = torch.export.Dim("batch")
+    specs = [{1: batch} if name.startswith("rnn") else {0: batch} for name in input_names]
+    grouped: list[Any] = []
+    for parameter in inspect.signature(module.forward).parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            if len(specs) > len(grouped):  # an empty *args takes no entry
+                grouped.append(tuple(specs[len(grouped) :]))
+            break
+        grouped.append(specs[len(grouped)])
+    return tuple(grouped)
+
+
+def _to_torch_export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], input_names: list[str]) -> bytes:
+    program = torch.export.export(module, args, dynamic_shapes=_batch_shapes(module, input_names))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+def _quantize_int8(data: bytes) -> bytes:
+    """Dynamic int8 quantisation of an ONNX file (onnxruntime ``quantize_dynamic``: int8 weights of MatMul/Gemm,
+    activations quantised at run time)."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as error:
+        raise ImportError("quantize='int8' needs onnxruntime: pip install 'mixrl[export]'") from error
+    with tempfile.TemporaryDirectory() as directory:
+        source, target = os.path.join(directory, "fp32.onnx"), os.path.join(directory, "int8.onnx")
+        with open(source, "wb") as file:
+            file.write(data)
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        with open(target, "rb") as file:
+            return file.read()
+
+
+def _run(data: bytes, format: str, inputs: tuple[torch.Tensor, ...], input_names: list[str]) -> list[Any]:
+    """The outputs of the serialised program ``data`` for ``inputs``, loaded as a deployment would (NumPy)."""
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        feed = {name: tensor.cpu().numpy() for name, tensor in zip(input_names, inputs, strict=True)}
+        return list(session.run(None, feed))
+    with torch.no_grad():
+        if format == "torch.export":
+            program = torch.export.load(io.BytesIO(data)).module()
+        else:
+            program = torch.jit.load(io.BytesIO(data))
+        return [value.cpu().numpy() for value in _as_list(program(*inputs))]
 
 
 def _silence_exporter_warnings() -> None:
@@ -241,24 +466,23 @@ def _silence_exporter_warnings() -> None:
     warnings.filterwarnings("ignore", message="The tensor attributes .* were assigned during export")
 
 
-def _to_torchscript(policy: ExportedPolicy, args: tuple[torch.Tensor, ...]) -> bytes:
-    traced = torch.jit.trace(policy, args, check_trace=False)
+def _to_torchscript(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> bytes:
+    traced = torch.jit.trace(module, args, check_trace=False)
     buffer = io.BytesIO()
     torch.jit.save(traced, buffer)
     return buffer.getvalue()
 
 
-def _to_onnx(policy: ExportedPolicy, args: tuple[torch.Tensor, ...], dynamo: bool) -> bytes:
-    states = len(args) - 1
-    input_names = ["observations", *(f"rnn_state_{i}" for i in range(states))]
-    output_names = ["actions", *(f"next_rnn_state_{i}" for i in range(states))]
+def _to_onnx(
+    module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamo: bool, names: tuple[list[str], list[str]]
+) -> bytes:
+    input_names, output_names = names
     if dynamo:
-        return _to_onnx_dynamo(policy, args, input_names, output_names)
-    axes = {name: {0: "batch"} for name in ("observations", "actions")}
-    axes.update({name: {1: "batch"} for name in input_names[1:] + output_names[1:]})
+        return _to_onnx_dynamo(module, args, input_names, output_names)
+    axes = {name: {1 if "rnn_state" in name else 0: "batch"} for name in input_names + output_names}
     buffer = io.BytesIO()
     torch.onnx.export(  # the TorchScript-based exporter writes to a file object too (torch types only paths)
-        policy,
+        module,
         args,
         buffer,  # type: ignore[arg-type]
         input_names=input_names,
@@ -270,17 +494,15 @@ def _to_onnx(policy: ExportedPolicy, args: tuple[torch.Tensor, ...], dynamo: boo
 
 
 def _to_onnx_dynamo(
-    policy: ExportedPolicy, args: tuple[torch.Tensor, ...], input_names: list[str], output_names: list[str]
+    module: torch.nn.Module, args: tuple[torch.Tensor, ...], input_names: list[str], output_names: list[str]
 ) -> bytes:
     """The ``torch.export``-based exporter: the batch is dimension 0 of the observations, 1 of the states."""
-    batch = torch.export.Dim("batch")
-    states = tuple({1: batch} for _ in args[1:])
-    dynamic_shapes = ({0: batch}, states) if states else ({0: batch},)
+    dynamic_shapes = _batch_shapes(module, input_names)
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")
     registration.addFilter(_no_torchvision_notice)
     try:
         program = torch.onnx.export(
-            policy,
+            module,
             args,
             input_names=input_names,
             output_names=output_names,

@@ -1,9 +1,13 @@
-"""``export_model`` for JAX models: the file, run in onnxruntime, gives the JAX model's deterministic actions.
+"""``export_model`` for JAX models: the file, run in onnxruntime, torch.export or reloaded StableHLO, gives the JAX
+model's deterministic actions.
 
 Expected actions are computed from the JAX model itself: ``outputs["mean_actions"]`` (clipped to the Box
 by hand when ``clip_actions``), the argmax of the logits plus the Discrete ``start``, the value output.
 """
 
+import ast
+import json
+import pathlib
 import subprocess
 import sys
 
@@ -17,10 +21,8 @@ import torch
 
 import mixrl.models.torch as mt
 from mixrl.models.jax import GaussianMixin, Model
-from mixrl.models.jax.export import export_model, torch_twin
+from mixrl.models.jax.export import export_model, load_exported, torch_twin
 from mixrl.utils.model_instantiators.jax import categorical_model, gaussian_model, shared_model
-
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
 OBS = gymnasium.spaces.Box(-1.0, 1.0, (4,))
 BOX = gymnasium.spaces.Box(-0.2, 0.2, (2,))  # narrow: clipping changes some means
@@ -88,14 +90,16 @@ class TestInstantiatedModels:
         values, _, _ = model.act({"states": STATES}, role="value")
         np.testing.assert_allclose(exported_actions(model, tmp_path, role="value"), values, rtol=0, atol=1e-5)
 
-    def test_torchscript_file_gives_the_mean_actions(self, tmp_path):
-        """format="torchscript": torch.jit.load(file)(observations) equals outputs["mean_actions"]."""
+    def test_torch_export_file_gives_the_mean_actions(self, tmp_path):
+        """format="torch.export": torch.export.load(file).module()(observations) equals outputs["mean_actions"];
+        the sidecar names the JAX backend."""
         model = gaussian_model(OBS, BOX, network=NETWORK, output="ACTIONS")
         _, _, outputs = model.act({"states": STATES}, role="policy")
-        export_model(model, tmp_path / "policy.pt", format="torchscript", example_inputs=STATES[:3])
+        result = export_model(model, tmp_path / "policy.pt2", format="torch.export", example_inputs=STATES[:3])
         with torch.no_grad():
-            actions = torch.jit.load(str(tmp_path / "policy.pt"))(torch.from_numpy(STATES)).numpy()
+            actions = torch.export.load(str(tmp_path / "policy.pt2")).module()(torch.from_numpy(STATES)).numpy()
         np.testing.assert_allclose(actions, np.asarray(outputs["mean_actions"]), rtol=0, atol=1e-5)
+        assert result.metadata["backend"] == "jax" and result.check is not None and result.check.agreement == 1.0
 
     def test_recurrent_models_are_not_exported(self, tmp_path):
         """Flax cells have no torch RNN conversion: NotImplementedError, no file."""
@@ -156,8 +160,21 @@ class TestHandWrittenModels:
 
     def test_without_a_twin_the_error_says_what_to_pass(self, policy, tmp_path):
         """No description to build a twin from: ValueError naming torch_model=."""
-        with pytest.raises(ValueError, match=r"FlaxPolicy has no description.*pass torch_model="):
+        with pytest.raises(ValueError, match=r"FlaxPolicy has no torch_twin\(\).*pass torch_model="):
             export_model(policy, tmp_path / "policy.onnx")
+
+    def test_a_model_with_a_torch_twin_method_builds_its_own_twin(self, policy, tmp_path):
+        """A model's torch_twin() replaces torch_model= (what the instantiators' models provide)."""
+
+        class Described(FlaxPolicy):
+            @nn.nowrap
+            def torch_twin(self):
+                return TorchTwin()
+
+        model = Described(OBS, BOX)
+        model.init_state_dict("policy")
+        _, _, outputs = model.act({"states": STATES}, role="policy")
+        np.testing.assert_allclose(exported_actions(model, tmp_path), outputs["mean_actions"], rtol=0, atol=1e-5)
 
     def test_a_twin_that_computes_something_else_is_refused(self, policy, tmp_path):
         """Same layers, another activation: ValueError before any file is written."""
@@ -170,6 +187,61 @@ class TestHandWrittenModels:
         monkeypatch.setitem(sys.modules, "torch", None)
         with pytest.raises(ImportError, match=r"pip install 'mixrl\[torch\]'"):
             export_model(policy, tmp_path / "policy.onnx")
+
+
+class TestStableHLO:
+    def test_reloaded_file_gives_the_clipped_mean_actions_for_any_batch(self, tmp_path):
+        """jax.export with a symbolic batch: batch 7 and 1 give clip(outputs["mean_actions"]) of the model."""
+        model = gaussian_model(OBS, BOX, network=NETWORK, output="ACTIONS", clip_actions=True)
+        _, _, outputs = model.act({"states": STATES}, role="policy")
+        expected = np.clip(np.asarray(outputs["mean_actions"]), BOX.low, BOX.high)
+        assert not np.allclose(expected, outputs["mean_actions"])  # the clip matters
+        result = model.export(tmp_path / "policy.stablehlo", format="stablehlo")
+        policy = load_exported(tmp_path / "policy.stablehlo")
+        np.testing.assert_allclose(policy(STATES), expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(policy(STATES[:1]), expected[:1], rtol=0, atol=1e-6)
+        assert policy.metadata == result.metadata == json.loads((tmp_path / "policy.stablehlo.json").read_text())
+        assert result.metadata["inputs"] == [{"name": "observations", "shape": ["batch", 4], "dtype": "float32"}]
+        assert result.metadata["format"] == "stablehlo" and result.metadata["backend"] == "jax"
+        assert result.check is not None and result.check.max_abs_error is not None
+        assert result.check.max_abs_error < 1e-5 and result.check.samples == 256
+
+    def test_categorical_gives_the_argmax_plus_start(self, tmp_path):
+        model = categorical_model(OBS, gymnasium.spaces.Discrete(3, start=2), network=NETWORK, output="ACTIONS")
+        logits = np.asarray(model.act({"states": STATES}, role="policy")[2]["net_output"])
+        export_model(model, tmp_path / "policy.stablehlo", format="stablehlo")
+        actions = load_exported(tmp_path / "policy.stablehlo")(STATES)
+        np.testing.assert_array_equal(actions, np.argmax(logits, -1, keepdims=True) + 2)
+
+    def test_history_window_matches_a_numpy_reference(self, tmp_path):
+        """history=2 over d=2: the window slides (newest last) and actions are the model's on the flat window."""
+        model = gaussian_model(OBS, BOX, network=NETWORK, output="ACTIONS")
+        export_model(model, tmp_path / "policy.stablehlo", format="stablehlo", history=2)
+        policy = load_exported(tmp_path / "policy.stablehlo")
+        rng = np.random.default_rng(1)
+        window = exported = np.zeros((5, 2, 2), np.float32)
+        for _ in range(3):
+            observation = rng.normal(size=(5, 2)).astype(np.float32)
+            window = np.concatenate([window[:, 1:], observation[:, None]], axis=1)
+            mean = model.act({"states": window.reshape(5, 4)}, role="policy")[2]["mean_actions"]
+            actions, exported = policy(observation, exported)
+            np.testing.assert_allclose(actions, np.asarray(mean), rtol=0, atol=1e-6)
+            np.testing.assert_array_equal(exported, window)
+
+    def test_reduced_precision_is_refused(self, tmp_path):
+        model = gaussian_model(OBS, BOX, network=NETWORK, output="ACTIONS")
+        with pytest.raises(ValueError, match="format='stablehlo' exports float32"):
+            export_model(model, tmp_path / "policy.stablehlo", format="stablehlo", dtype="float16")
+
+
+def test_export_does_not_import_the_instantiators():
+    """The export modules do not import mixrl.utils.model_instantiators (the twin comes from model.torch_twin())."""
+    root = pathlib.Path(__file__).resolve().parents[3] / "mixrl" / "models"
+    for path in [root / "_deploy.py", root / "jax" / "export.py", root / "torch" / "export.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            assert not any("model_instantiators" in name for name in names), path
 
 
 def test_importing_the_module_does_not_import_torch():

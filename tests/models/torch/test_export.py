@@ -1,5 +1,7 @@
-"""``Model.export``: ONNX (run with onnxruntime) and TorchScript files agree with ``act`` in eval mode."""
+"""``Model.export``: ONNX (run with onnxruntime), torch.export and TorchScript files agree with ``act`` in eval mode;
+the sidecar describes them, the export check catches files that do not."""
 
+import json
 import os
 
 import gymnasium
@@ -8,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from mixrl.models._deploy import ExportCheckError
 from mixrl.models.torch import (
     CategoricalMixin,
     DeterministicMixin,
@@ -21,12 +24,16 @@ from mixrl.models.torch.beta import BetaMixin
 from mixrl.models.torch.normalizer import ObservationNormalizer
 from mixrl.models.torch.rnn import rnn_specification, sequence_forward
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+pytestmark = [  # TorchScript stays tested while it works; its deprecation is tested in TestTorchScriptDeprecation
+    pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings(r"ignore:export\(format='torchscript'\) is deprecated:FutureWarning"),
+]
 
 OBS = gymnasium.spaces.Box(-1.0, 1.0, (6,))
 BOX = gymnasium.spaces.Box(np.array([-1.0, 0.0, 2.0], np.float32), np.array([1.0, 0.5, 3.0], np.float32))
 BATCHES = [1, 5, 32]
-FORMATS = ["onnx", "torchscript"]
+FORMATS = ["onnx", "torch.export", "torchscript"]
+FILES = {"onnx": "policy.onnx", "torch.export": "policy.pt2", "torchscript": "policy.pt"}
 
 
 class MLP(nn.Sequential):
@@ -184,7 +191,7 @@ def run_exported(path, fmt, observations, states=()):
         feed = {"observations": observations.numpy()}
         feed.update({f"rnn_state_{i}": s.numpy() for i, s in enumerate(states)})
         return [torch.from_numpy(out) for out in session.run(None, feed)]
-    module = torch.jit.load(os.fspath(path))
+    module = torch.export.load(os.fspath(path)).module() if fmt == "torch.export" else torch.jit.load(os.fspath(path))
     with torch.no_grad():
         out = module(observations, *states)
     return list(out) if isinstance(out, tuple) else [out]
@@ -212,7 +219,7 @@ class TestFeedForward:
         model = FEED_FORWARD[case]()
         if isinstance(getattr(model, "normalizer", None), ObservationNormalizer):
             trained_normalizer(model)
-        path = tmp_path / f"policy.{fmt}"
+        path = tmp_path / FILES[fmt]
         model.export(path, format=fmt)
         for batch in BATCHES:
             observations = 2 * torch.randn(batch, OBS.shape[0])
@@ -234,8 +241,8 @@ class TestFeedForward:
         model = Shared()
         observations = torch.randn(7, OBS.shape[0])
         for role in ("policy", "value"):
-            model.export(tmp_path / f"{role}.pt", format="torchscript", role=role)
-            (out,) = run_exported(tmp_path / f"{role}.pt", "torchscript", observations)
+            model.export(tmp_path / f"{role}.pt2", format="torch.export", role=role)
+            (out,) = run_exported(tmp_path / f"{role}.pt2", "torch.export", observations)
             torch.testing.assert_close(out, expected_actions(model, observations, role=role)[0], atol=1e-5, rtol=0)
 
 
@@ -247,7 +254,7 @@ class TestRecurrent:
         torch.manual_seed(0)
         model = Recurrent(kind)
         trained_normalizer(model)
-        path = tmp_path / f"policy.{fmt}"
+        path = tmp_path / FILES[fmt]
         model.export(path, format=fmt)
         for batch in (1, 6):
             sizes = model.get_specification()["rnn"]["sizes"]
@@ -303,29 +310,33 @@ class TestExportProcess:
             torch.testing.assert_close(value, before[key])
 
     def test_file_is_replaced_atomically(self, tmp_path):
-        """An existing file is replaced; a failing export leaves it untouched; no temporary file remains."""
-        path = tmp_path / "policy.pt"
+        """An existing file and sidecar are replaced; a failing export leaves both untouched; no temporary file."""
+        path = tmp_path / "policy.pt2"
         path.write_bytes(b"old")
-        Deterministic().export(path, format="torchscript")
+        Deterministic().export(path, format="torch.export")
         assert path.read_bytes() != b"old"
-        content = path.read_bytes()
+        content, sidecar = path.read_bytes(), (tmp_path / "policy.pt2.json").read_bytes()
         with pytest.raises(ValueError):
-            Deterministic().export(path, format="torchscript", example_inputs=(torch.zeros(2, 6), torch.zeros(1)))
-        assert path.read_bytes() == content
-        assert sorted(os.listdir(tmp_path)) == ["policy.pt"]
+            Deterministic().export(path, format="torch.export", example_inputs=(torch.zeros(2, 6), torch.zeros(1)))
+        with pytest.raises(ExportCheckError):
+            Deterministic().export(path, format="torch.export", dtype="float16", tolerance=1e-9)
+        assert path.read_bytes() == content and (tmp_path / "policy.pt2.json").read_bytes() == sidecar
+        assert sorted(os.listdir(tmp_path)) == ["policy.pt2", "policy.pt2.json"]
 
     def test_example_inputs_are_used_for_tracing(self, tmp_path):
         """Given example observations work like the default sample."""
         model = Categorical()
-        model.export(tmp_path / "policy.pt", format="torchscript", example_inputs=torch.randn(3, 6))
+        model.export(tmp_path / "policy.pt2", format="torch.export", example_inputs=torch.randn(3, 6))
         observations = torch.randn(4, 6)
-        (actions,) = run_exported(tmp_path / "policy.pt", "torchscript", observations)
+        (actions,) = run_exported(tmp_path / "policy.pt2", "torch.export", observations)
         assert torch.equal(actions, expected_actions(model, observations)[0])
 
 
 class TestErrors:
     def test_unknown_format_names_the_allowed_ones(self, tmp_path):
-        with pytest.raises(ValueError, match=r"unknown export format 'tflite'.*\['onnx', 'torchscript'\]"):
+        with pytest.raises(
+            ValueError, match=r"unknown export format 'tflite'.*\['onnx', 'torch.export', 'torchscript'\]"
+        ):
             Deterministic().export(tmp_path / "p", format="tflite")
 
     def test_unknown_role_of_a_shared_model_names_the_roles(self, tmp_path):
@@ -359,3 +370,190 @@ class TestErrors:
     def test_example_inputs_with_missing_states(self, tmp_path):
         with pytest.raises(ValueError, match=r"2 recurrent state\(s\), got 1 tensor"):
             Recurrent("lstm").export(tmp_path / "p.onnx", example_inputs=torch.zeros(2, 6))
+
+
+class History(DeterministicMixin, Model):
+    """A linear policy over the last K=3 observations of d=2 values, stacked oldest first in ``states``."""
+
+    K, D = 3, 2
+
+    def __init__(self):
+        Model.__init__(self, gymnasium.spaces.Box(-1.0, 1.0, (self.K * self.D,)), gymnasium.spaces.Box(-9, 9, (2,)))
+        DeterministicMixin.__init__(self)
+        self.net = nn.Linear(self.K * self.D, 2)
+
+    def compute(self, inputs, role):
+        return self.net(inputs["states"]), {}
+
+
+class DataDependent(DeterministicMixin, Model):
+    """Python control flow on the values: a trace records one branch, which the export check must catch."""
+
+    def __init__(self):
+        Model.__init__(self, OBS, gymnasium.spaces.Box(-9, 9, (1,)))
+        DeterministicMixin.__init__(self)
+
+    def compute(self, inputs, role):
+        states = inputs["states"]
+        return (states[:, :1] if bool((states[:, 0] > 0).all()) else -states[:, :1]), {}
+
+
+class TestSidecar:
+    @pytest.mark.parametrize("fmt", ["onnx", "torch.export"])
+    def test_sidecar_describes_spaces_names_shapes_and_the_check(self, tmp_path, fmt):
+        """<file>.json holds the spaces, symbolic-batch inputs/outputs, recurrent states, precision and the check."""
+        result = Recurrent("gru").export(tmp_path / FILES[fmt], format=fmt, samples=17)
+        sidecar = json.loads((tmp_path / f"{FILES[fmt]}.json").read_text())
+        assert result.sidecar == os.fspath(tmp_path / f"{FILES[fmt]}.json") and result.metadata == sidecar
+        assert sidecar["format_version"] == 1 and sidecar["file"] == FILES[fmt] and sidecar["format"] == fmt
+        assert sidecar["role"] == "policy" and sidecar["deterministic"] and sidecar["normalizer"]
+        assert sidecar["observation_space"] == {
+            "type": "Box",
+            "shape": [6],
+            "dtype": "float32",
+            "low": [-1.0] * 6,
+            "high": [1.0] * 6,
+        }
+        assert sidecar["action_space"]["low"] == [-1.0, 0.0, 2.0] and sidecar["action_space"]["high"] == [1, 0.5, 3]
+        assert sidecar["inputs"] == [
+            {"name": "observations", "shape": ["batch", 6], "dtype": "float32"},
+            {"name": "rnn_state_0", "shape": [2, "batch", 8], "dtype": "float32"},
+        ]
+        assert sidecar["outputs"][0] == {"name": "actions", "shape": ["batch", 3], "dtype": "float32"}
+        assert sidecar["recurrent_states"] == [
+            {"input": "rnn_state_0", "output": "next_rnn_state_0", "shape": [2, "batch", 8]}
+        ]
+        assert sidecar["precision"] == {"dtype": "float32", "quantize": None, "boundary_dtype": "float32"}
+        assert sidecar["history"] is None and sidecar["check"]["samples"] == 17
+        assert sidecar["check"]["max_abs_error"] < 1e-5 and sidecar["check"]["agreement"] == 1.0
+        assert result.check is not None and result.check.max_abs_error == sidecar["check"]["max_abs_error"]
+
+    def test_discrete_spaces_and_integer_actions(self, tmp_path):
+        """MultiDiscrete keeps nvec and start; an integer-only output has no error, only agreement."""
+        result = MultiCategorical().export(tmp_path / "policy.onnx")
+        assert result.metadata["action_space"] == {"type": "MultiDiscrete", "nvec": [3, 2, 4], "start": [1, -1, 0]}
+        assert result.metadata["outputs"] == [{"name": "actions", "shape": ["batch", 3], "dtype": "int64"}]
+        assert result.check is not None and result.check.max_abs_error is None and result.check.agreement == 1.0
+        assert not result.metadata["normalizer"]
+
+    def test_check_false_writes_no_check(self, tmp_path):
+        result = Gaussian().export(tmp_path / "policy.onnx", check=False)
+        assert result.check is None and json.loads((tmp_path / "policy.onnx.json").read_text())["check"] is None
+
+
+class TestCheck:
+    def test_a_trace_that_misses_data_dependent_control_flow_is_refused(self, tmp_path):
+        """The traced file keeps one branch; on random observations it differs and nothing is written."""
+        with pytest.raises(ExportCheckError, match=r"worst absolute error [0-9.e-]+ \(tolerance 0.0001\)"):
+            DataDependent().export(tmp_path / "policy.onnx", example_inputs=torch.ones(2, 6))
+        assert os.listdir(tmp_path) == []
+
+    def test_discrete_disagreement_is_reported_as_agreement(self, tmp_path):
+        """A categorical int8 file asked to agree everywhere at an impossible level names the agreement."""
+        with pytest.raises(ExportCheckError, match=r"action agreement [0-9.]+% \(minimum 100.1%\)"):
+            Categorical().export(tmp_path / "policy.onnx", min_agreement=1.001)
+
+    def test_the_check_is_logged(self, tmp_path, caplog):
+        with caplog.at_level("INFO", logger="mixrl"):
+            Gaussian().export(tmp_path / "policy.onnx")
+        assert "worst absolute error" in caplog.text and "on 256 samples" in caplog.text
+
+
+class TestHistory:
+    @pytest.mark.parametrize("fmt", ["onnx", "torch.export"])
+    def test_window_slides_and_actions_match_a_numpy_reference(self, tmp_path, fmt):
+        """Feeding next_observation_history back: window = last K observations oldest first, actions W x + b."""
+        model, (k, d) = History(), (History.K, History.D)
+        result = model.export(tmp_path / FILES[fmt], format=fmt, history=k)
+        assert result.metadata["history"]["length"] == k and result.metadata["history"]["observation_size"] == d
+        assert [e["shape"] for e in result.metadata["inputs"]] == [["batch", d], ["batch", k, d]]
+        weight, bias = model.net.weight.detach().numpy(), model.net.bias.detach().numpy()
+        rng = np.random.default_rng(0)
+        history = exported = np.zeros((4, k, d), np.float32)
+        for _ in range(5):
+            observation = rng.uniform(-1, 1, (4, d)).astype(np.float32)
+            history = np.concatenate([history[:, 1:], observation[:, None]], axis=1)  # oldest first
+            expected = history.reshape(4, k * d) @ weight.T + bias
+            actions, exported = run_history(tmp_path / FILES[fmt], fmt, observation, exported)
+            np.testing.assert_allclose(actions, expected, atol=1e-5)
+            np.testing.assert_array_equal(exported, history)
+
+    def test_history_must_divide_the_observation_size(self, tmp_path):
+        with pytest.raises(ValueError, match=r"history=4: the model's observation size 6 is not K \* d"):
+            History().export(tmp_path / "policy.onnx", history=4)
+
+    def test_history_with_a_recurrent_model_is_not_implemented(self, tmp_path):
+        with pytest.raises(NotImplementedError, match="recurrent"):
+            Recurrent("gru").export(tmp_path / "policy.onnx", history=2)
+
+
+def run_history(path, fmt, observation, history):
+    if fmt == "onnx":
+        onnxruntime = pytest.importorskip("onnxruntime")
+        session = onnxruntime.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"observations": observation, "observation_history": history})
+    with torch.no_grad():
+        out = torch.export.load(os.fspath(path)).module()(torch.from_numpy(observation), torch.from_numpy(history))
+    return [value.numpy() for value in out]
+
+
+PRECISIONS = {  # measured on the Gaussian test model (actions up to 3 before clipping): README numbers
+    "float16": {"dtype": "float16"},
+    "int8": {"quantize": "int8"},
+}
+
+
+class TestPrecision:
+    @pytest.mark.parametrize("precision", list(PRECISIONS))
+    @pytest.mark.parametrize("case", ["gaussian_with_normalizer", "categorical_with_start"])
+    def test_reduced_precision_file_is_close_and_measured(self, tmp_path, precision, case):
+        """float16 / int8 files keep float32 inputs and outputs, stay within the per-precision tolerance of act,
+        and the sidecar's measured error is the one an independent run finds."""
+        torch.manual_seed(0)
+        model = FEED_FORWARD[case]()
+        if case == "gaussian_with_normalizer":
+            trained_normalizer(model)
+        result = model.export(tmp_path / "policy.onnx", **PRECISIONS[precision])
+        assert result.metadata["precision"]["quantize" if precision == "int8" else "dtype"] == precision
+        observations = 2 + 3 * torch.randn(512, OBS.shape[0])
+        (actions,) = run_exported(tmp_path / "policy.onnx", "onnx", observations)
+        expected, _ = expected_actions(model, observations)
+        assert actions.dtype == expected.dtype
+        check = result.check
+        assert check is not None
+        if expected.is_floating_point():
+            error = (actions - expected).abs().max().item()
+            assert 0 < error <= {"float16": 2e-2, "int8": 1e-1}[precision]
+            assert check.max_abs_error is not None and 0 < check.max_abs_error <= check.tolerance
+        else:
+            assert (actions == expected).all(-1).float().mean().item() >= 0.9 and check.agreement >= 0.9
+
+    def test_float16_torch_export(self, tmp_path):
+        """dtype="float16" works with torch.export too (float32 boundary, float16 weights inside)."""
+        model = Gaussian()
+        result = model.export(tmp_path / "policy.pt2", format="torch.export", dtype="float16")
+        program = torch.export.load(os.fspath(tmp_path / "policy.pt2"))
+        assert {p.dtype for p in program.state_dict.values()} == {torch.float16}
+        observations = torch.randn(8, 6)
+        (actions,) = run_exported(tmp_path / "policy.pt2", "torch.export", observations)
+        assert actions.dtype == torch.float32 and result.check is not None
+        torch.testing.assert_close(actions, expected_actions(model, observations)[0], atol=2e-2, rtol=0)
+
+    def test_int8_needs_a_float32_onnx_file(self, tmp_path):
+        with pytest.raises(ValueError, match="quantize='int8' quantises a float32 ONNX file"):
+            Gaussian().export(tmp_path / "policy.pt2", format="torch.export", quantize="int8")
+        with pytest.raises(ValueError, match=r"unknown export dtype 'bfloat16'"):
+            Gaussian().export(tmp_path / "policy.onnx", dtype="bfloat16")
+
+
+class TestTorchScriptDeprecation:
+    @pytest.mark.filterwarnings("default")
+    def test_torchscript_export_warns_and_points_to_torch_export(self, tmp_path):
+        """format="torchscript" still works (and is checked) but warns, naming torch.export and onnx; torch's
+        own torch.jit deprecation warnings are not silenced."""
+        with (
+            pytest.warns(FutureWarning, match=r"format='torch.export'.*format='onnx'"),
+            pytest.warns(DeprecationWarning, match=r"`torch\.jit\.\w+` is deprecated"),
+        ):
+            result = Deterministic().export(tmp_path / "policy.pt", format="torchscript")
+        assert result.check is not None and result.check.agreement == 1.0
