@@ -151,12 +151,19 @@ class Model(torch.nn.Module):
         pass) reuses the stored output only if all of these match its own ``states``, and clears the
         cache either way, so a skipped consumer pass can never hand a stale trunk to later states.
 
+        While ``torch.compile`` traces, the cache is bypassed and every pass computes the trunk: the version
+        and storage check is data-dependent and cannot be traced without a graph break.
+
         Args:
             role: role of the current call.
             states: (batch, ...) the input of the trunk.
             trunk: the shared computation.
             producer: the role that fills the cache.
         """
+        if torch.compiler.is_compiling():
+            # the identity/version/storage check is data-dependent (a graph break): recompute the trunk
+            self._mixrl_shared = None
+            return trunk(states)
         if role == producer:
             output = trunk(states)
             key = (states._version, states.data_ptr(), states.shape, torch.is_grad_enabled())
