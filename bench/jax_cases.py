@@ -22,16 +22,19 @@ from mixrl.models.jax import CategoricalMixin, GaussianMixin, Model
 
 
 class Net(nn.Module):
-    """ReLU MLP; with ``log_std=True`` also a state-independent log-std parameter."""
+    """MLP (ReLU, or the ``flax.linen`` activation named ``activation``); with ``log_std=True`` also a
+    state-independent log-std parameter."""
 
     hidden: tuple[int, ...]
     outputs: int
     log_std: bool = False
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> Any:
+        activation = getattr(nn, self.activation)
         for width in self.hidden:
-            x = nn.relu(nn.Dense(width)(x))
+            x = activation(nn.Dense(width)(x))
         x = nn.Dense(self.outputs)(x)
         if self.log_std:
             return x, self.param("log_std", nn.initializers.zeros, (self.outputs,))

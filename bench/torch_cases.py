@@ -96,13 +96,14 @@ def copy_weights(target: nn.Module, source: nn.Module) -> nn.Module:
     return target
 
 
-def mlp(sizes: tuple[int, ...], activate_last: bool = False) -> nn.Sequential:
-    """``Linear`` layers of ``sizes`` with ReLU between them (and after the last one if ``activate_last``)."""
+def mlp(sizes: tuple[int, ...], activate_last: bool = False, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """``Linear`` layers of ``sizes`` with ``activation`` (ReLU) between them (and after the last one if
+    ``activate_last``)."""
     layers: list[nn.Module] = []
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(fan_in, fan_out))
         if activate_last or index < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(activation())
     return nn.Sequential(*layers)
 
 

@@ -37,7 +37,8 @@ class Head:
             inputs: ``"states"`` (batch, obs) and the head's optional keys (``"taken_actions"``, ...).
             role: the role of the call; ``""`` on a single-role model.
         """
-        settings, act = _roles.route(self, role, "act")
+        found = self.__dict__["_mixrl_routes"].get(("act", role))  # the memoised route: the hot path
+        settings, act = _roles.route(self, role, "act") if found is None else found
         return act(self, settings, inputs, role)
 
     def get_entropy(self, role: str = "") -> torch.Tensor:

@@ -154,6 +154,9 @@ class Model(torch.nn.Module):
         pass) reuses the stored output only if all of these match its own ``states``, and clears the
         cache either way, so a skipped consumer pass can never hand a stale trunk to later states.
 
+        While ``torch.compile`` traces, the cache is bypassed and every pass computes the trunk: the version
+        and storage check is data-dependent and cannot be traced without a graph break.
+
         Args:
             role: role of the current call.
             states: (batch, ...) the input of the trunk.
@@ -163,6 +166,8 @@ class Model(torch.nn.Module):
         Under ``torch.compile`` / ``torch.export`` (tensors without storage) the trunk is always computed.
         """
         if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            # the identity/version/storage check is data-dependent (a graph break; no storage when exporting)
+            self._mixrl_shared = None
             return trunk(states)
         if role == producer:
             output = trunk(states)

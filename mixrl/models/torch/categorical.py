@@ -90,7 +90,8 @@ class CategoricalMixin(Head):
         if start:
             actions = actions + start
         if not self.training:
-            outputs["mode_actions"] = categorical_mode(log_probs) + start
+            mode = categorical_mode(log_probs)
+            outputs["mode_actions"] = mode + start if start else mode
 
         settings.last = log_probs
         outputs["net_output"] = net_output

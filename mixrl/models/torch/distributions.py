@@ -70,7 +70,7 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor
         (batch, A): ``-(x - mean)^2 / (2 std^2) - log_std - log(2 pi) / 2``.
     """
     z = (x - mean) * torch.exp(-log_std)
-    return -0.5 * z.square() - log_std - HALF_LOG_TWO_PI
+    return torch.addcmul(torch.rsub(log_std, -HALF_LOG_TWO_PI), z, z, value=-0.5)
 
 
 def gaussian_log_prob_of_noise(noise: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -80,7 +80,8 @@ def gaussian_log_prob_of_noise(noise: torch.Tensor, log_std: torch.Tensor) -> to
         noise: (batch, A) standard-normal draws.
         log_std: (A,) or (batch, A).
     """
-    return -0.5 * noise.square() - log_std - HALF_LOG_TWO_PI
+    # two kernels, one Python scalar: (-log(2 pi)/2 - log_std) - noise^2 / 2
+    return torch.addcmul(torch.rsub(log_std, -HALF_LOG_TWO_PI), noise, noise, value=-0.5)
 
 
 def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
@@ -140,8 +141,16 @@ def categorical_log_probs_from_probs(probs: torch.Tensor) -> torch.Tensor:
 
 
 def categorical_sample(log_probs: torch.Tensor) -> torch.Tensor:
-    """One draw per row of normalised ``log_probs`` (batch, n): int64 indices (batch, 1)."""
-    return torch.multinomial(log_probs.exp(), 1)
+    """One draw per row of normalised ``log_probs`` (batch, n): int64 indices (batch, 1).
+
+    ``argmax(p / q)`` with ``q ~ Exponential(1)`` (the exponential race): exactly what
+    ``torch.multinomial(p, 1)`` computes, draw for draw from the same generator, without its validity checks,
+    which read the probabilities back to the host (a device synchronisation, not capturable in a CUDA graph,
+    and a graph break under ``torch.compile``). The noise is drawn by torch's RNG on every call, so a CUDA-graph
+    replay samples afresh.
+    """
+    probs = log_probs.detach().exp()
+    return probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1, keepdim=True)
 
 
 def categorical_log_prob(log_probs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -153,7 +162,8 @@ def check_action_mask(mask: torch.Tensor, width: int, chunks: tuple[int, ...] | 
     """``mask`` as bool (batch, width), after checking its shape and that no row (or chunk) masks everything.
 
     The dtype is bool or integer (non-zero = allowed, as gymnasium's int8 masks). Reading the "every action
-    masked" condition synchronises with the device: it runs only when a mask is given.
+    masked" condition synchronises with the device: it runs only when a mask is given, and not while
+    ``torch.compile`` traces (as under JAX's ``jit``, a fully masked row then has NaN log-probabilities).
 
     Raises:
         ValueError: wrong shape or dtype (a float mask such as 0.5 has no clear meaning), or a row (a component's
@@ -169,6 +179,8 @@ def check_action_mask(mask: torch.Tensor, width: int, chunks: tuple[int, ...] | 
             f"(batch, {width}), got dtype {mask.dtype} with shape {tuple(mask.shape)}"
         )
     mask = mask.bool()
+    if torch.compiler.is_compiling():
+        return mask  # a data-dependent check breaks the graph: a fully masked row gets NaN log-probabilities
     parts = mask.split(list(chunks), dim=-1) if chunks else (mask,)
     for k, part in enumerate(parts):
         empty = (~part.any(dim=-1)).nonzero().flatten().tolist()
