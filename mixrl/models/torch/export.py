@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import gymnasium
 import torch
 
-from mixrl.checkpoints.atomic import atomic_write
 from mixrl.models import _deploy, _roles
 from mixrl.models._deploy import ExportResult, Precision, Quantization
 from mixrl.models._roles import HeadSettings
