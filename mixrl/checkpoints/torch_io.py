@@ -100,9 +100,17 @@ def load_torch(
         allowed_globals: extra classes/functions the restricted unpickler may use (data-only types,
             e.g. :func:`numpy_globals`); ignored when ``weights_only=False``.
 
+    Every call with ``weights_only=False`` logs a warning (logger ``mixrl``) naming ``name``: unpickling
+    arbitrary objects runs code from the file.
+
     Raises:
         ValueError: refused objects (``weights_only``), or a truncated/corrupted file.
     """
+    if not weights_only:
+        logger.warning(
+            f"{name}: unpickling arbitrary objects (weights_only=False / allow_pickle=True) can run code from "
+            "the file; use it only for files you trust"
+        )
     try:
         with _allowing(list(allowed_globals) if weights_only else []):
             return torch.load(source, map_location=device, weights_only=weights_only)

@@ -279,8 +279,8 @@ class Model(torch.nn.Module):
             path: checkpoint file: ``.safetensors``, or a ``torch.save`` file with any other extension.
             strict: the checkpoint must hold exactly the model's entries.
             weights_only: refuse anything but tensors and plain containers (never runs code from the
-                file). Pass ``False`` only for files from a source you trust. (Safetensors files hold
-                tensors only.)
+                file). Pass ``False`` only for files from a source you trust: each such load logs a warning
+                naming the file. (Safetensors files hold tensors only.)
 
         Raises:
             ValueError: the file is truncated or corrupted, its content is not the format its extension
@@ -290,8 +290,7 @@ class Model(torch.nn.Module):
         state = self._adapt_external_state(
             read_state_dict(path, self.device, weights_only), self.state_dict(), os.fspath(path)
         )
-        self._check_state_dict(state, strict, source=os.fspath(path))
-        self.load_state_dict(state, strict=strict)
+        self.load_state_dict(self._checked_state(state, strict, source=os.fspath(path)), strict=strict)
         self.eval()
 
     def _adapt_external_state(self, state: Mapping[str, Any], own: Mapping[str, Any], source: str) -> Mapping[str, Any]:
@@ -307,8 +306,15 @@ class Model(torch.nn.Module):
         """
         return state
 
-    def _check_state_dict(self, state: Mapping[str, Any], strict: bool, source: str) -> None:
-        """Raise ``ValueError`` naming every mismatch before anything is copied (keeps a failed load harmless)."""
+    def _checked_state(self, state: Mapping[str, Any], strict: bool, source: str) -> dict[str, torch.Tensor]:
+        """``state``'s entries of the model, checked and on the model's devices and dtypes, before anything is copied.
+
+        Raises:
+            ValueError: every mismatch (missing or unexpected names with ``strict``, a non-tensor, meta, sparse,
+                complex or differently shaped entry...), named; the model is untouched (a failed load is harmless).
+        """
+        from mixrl.checkpoints.validation import entry_problems, prepared_state
+
         own = self.state_dict()
         problems = []
         missing = [k for k in own if k not in state]
@@ -317,13 +323,10 @@ class Model(torch.nn.Module):
             problems.append(f"missing entries {missing}")
         if strict and unexpected:
             problems.append(f"unexpected entries {unexpected}")
-        for key, value in state.items():
-            if key in own and not isinstance(value, torch.Tensor):
-                problems.append(f"{key}: expected a tensor, got {type(value).__name__}")
-            elif key in own and value.shape != own[key].shape:
-                problems.append(f"{key}: expected shape {list(own[key].shape)}, got {list(value.shape)}")
         if problems:
+            problems += entry_problems(own, state)
             raise ValueError(f"{source} does not match {type(self).__name__}: " + "; ".join(problems))
+        return prepared_state(own, state, source, type(self).__name__)
 
     def migrate(
         self,
@@ -361,7 +364,8 @@ class Model(torch.nn.Module):
             verbose: log both entry listings and every match (``mixrl.logger``, INFO).
             dry_run: report (log and return the result) without loading anything.
             allow_pickle: unpickle arbitrary objects from torch files. Can run code from the file:
-                only for files you trust. By default only tensors and plain data are read.
+                only for files you trust (each use logs a warning naming the file). By default only tensors
+                and plain data are read.
 
         Returns:
             True iff every current entry was matched exactly once (or skipped) and no external entry
@@ -396,7 +400,8 @@ class Model(torch.nn.Module):
             adapt=lambda entries, source: self._adapt_external_state(entries, own, source),
         )
         if ok and not dry_run:
-            self.load_state_dict(tensors, strict=False)
+            source = "migration source" if path is None else os.fspath(path)
+            self.load_state_dict(self._checked_state(tensors, False, source), strict=False)
             self.eval()
         return ok
 
