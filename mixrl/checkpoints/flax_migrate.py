@@ -47,6 +47,7 @@ def migrate_params(
     *,
     dry_run: bool = False,
     allow_pickle: bool = False,
+    key: str | None = None,
 ) -> tuple[bool, Any]:
     """Import a torch state dict (or a checkpoint file) into a copy of the Flax parameters ``params``.
 
@@ -60,6 +61,7 @@ def migrate_params(
         verbose: log the entries of both sides and every match.
         dry_run: only report (logged like a migration; the caller does not apply the result).
         allow_pickle: unpickle arbitrary objects from torch files (trusted files only).
+        key: with ``path``, the state dict ``checkpoint[key]`` of a torch file holding several (skrl agents).
 
     Returns:
         ``(ok, new_params)``: ``new_params`` has the structure, dtypes and the untouched leaves of
@@ -75,7 +77,7 @@ def migrate_params(
     entries: Mapping[str, Any]
     if path is not None:
         read_as: Literal["torch", "numpy"] = "torch" if torch_available() else "numpy"  # torch reads bfloat16
-        source = read_migration_source(path, allow_pickle=allow_pickle, arrays=read_as)
+        source = read_migration_source(path, allow_pickle=allow_pickle, arrays=read_as, key=key)
         kind, entries = source.kind, source.entries
     else:
         assert state_dict is not None  # check_sources: exactly one of state_dict / path

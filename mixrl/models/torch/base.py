@@ -269,7 +269,9 @@ class Model(torch.nn.Module):
         """
         write_state_dict(path, self.state_dict() if state_dict is None else state_dict)
 
-    def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
+    def load(
+        self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True, key: str | None = None
+    ) -> None:
         """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.
 
         The entries go through :meth:`_adapt_external_state` first (models built by the model instantiators
@@ -281,6 +283,9 @@ class Model(torch.nn.Module):
             weights_only: refuse anything but tensors and plain containers (never runs code from the
                 file). Pass ``False`` only for files from a source you trust: each such load logs a warning
                 naming the file. (Safetensors files hold tensors only.)
+            key: load the state dict ``checkpoint[key]`` of a file holding several, e.g. an skrl agent
+                checkpoint ``{"policy": ..., "value": ..., "optimizer": ...}``: ``model.load(path, key="policy")``.
+                Without it such a file is a ``ValueError`` that lists the keys.
 
         Raises:
             ValueError: the file is truncated or corrupted, its content is not the format its extension
@@ -288,7 +293,7 @@ class Model(torch.nn.Module):
                 (missing, unexpected or differently shaped); the model is left unchanged.
         """
         state = self._adapt_external_state(
-            read_state_dict(path, self.device, weights_only), self.state_dict(), os.fspath(path)
+            read_state_dict(path, self.device, weights_only, key=key), self.state_dict(), os.fspath(path)
         )
         self.load_state_dict(self._checked_state(state, strict, source=os.fspath(path)), strict=strict)
         self.eval()
@@ -338,6 +343,7 @@ class Model(torch.nn.Module):
         *,
         dry_run: bool = False,
         allow_pickle: bool = False,
+        key: str | None = None,
     ) -> bool:
         """Import the weights of an external model (rl_games, stable-baselines3, any state dict, Flax).
 
@@ -366,6 +372,8 @@ class Model(torch.nn.Module):
             allow_pickle: unpickle arbitrary objects from torch files. Can run code from the file:
                 only for files you trust (each use logs a warning naming the file). By default only tensors
                 and plain data are read.
+            key: with ``path``, the state dict ``checkpoint[key]`` of a torch file holding several (an skrl
+                agent checkpoint: ``migrate(path=..., key="policy")``).
 
         Returns:
             True iff every current entry was matched exactly once (or skipped) and no external entry
@@ -397,6 +405,7 @@ class Model(torch.nn.Module):
             verbose,
             dry_run=dry_run,
             allow_pickle=allow_pickle,
+            key=key,
             adapt=lambda entries, source: self._adapt_external_state(entries, own, source),
         )
         if ok and not dry_run:
