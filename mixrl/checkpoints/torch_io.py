@@ -25,6 +25,7 @@ from mixrl._logging import logger
 from mixrl.checkpoints.atomic import atomic_write
 from mixrl.checkpoints.formats import is_safetensors_path, sniff_format, wrong_content
 from mixrl.checkpoints.safetensors_io import read_safetensors, safetensors_bytes
+from mixrl.checkpoints.zip_limits import check_zip_file
 
 
 def write_state_dict(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> None:
@@ -146,13 +147,15 @@ def load_torch(
     arbitrary objects runs code from the file.
 
     Raises:
-        ValueError: refused objects (``weights_only``), or a truncated/corrupted file.
+        ValueError: refused objects (``weights_only``), a truncated/corrupted file, or a zip member that would
+            inflate to an absurd size (:mod:`.zip_limits`).
     """
     if not weights_only:
         logger.warning(
             f"{name}: unpickling arbitrary objects (weights_only=False / allow_pickle=True) can run code from "
             "the file; use it only for files you trust"
         )
+    check_zip_file(source, name)  # a decompression bomb is refused before torch inflates anything
     try:
         with _allowing(list(allowed_globals) if weights_only else []):
             if isinstance(source, (str, os.PathLike)):  # a file object: torch.load never picks a reader by extension
