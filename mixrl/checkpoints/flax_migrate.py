@@ -19,6 +19,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import numpy as np
+
 from mixrl._logging import logger
 from mixrl.checkpoints.formats import torch_available
 from mixrl.checkpoints.matching import check_sources, log_listing, log_plan, plan_migration
@@ -45,6 +47,7 @@ def migrate_params(
     *,
     dry_run: bool = False,
     allow_pickle: bool = False,
+    key: str | None = None,
 ) -> tuple[bool, Any]:
     """Import a torch state dict (or a checkpoint file) into a copy of the Flax parameters ``params``.
 
@@ -58,6 +61,7 @@ def migrate_params(
         verbose: log the entries of both sides and every match.
         dry_run: only report (logged like a migration; the caller does not apply the result).
         allow_pickle: unpickle arbitrary objects from torch files (trusted files only).
+        key: with ``path``, the state dict ``checkpoint[key]`` of a torch file holding several (skrl agents).
 
     Returns:
         ``(ok, new_params)``: ``new_params`` has the structure, dtypes and the untouched leaves of
@@ -73,14 +77,14 @@ def migrate_params(
     entries: Mapping[str, Any]
     if path is not None:
         read_as: Literal["torch", "numpy"] = "torch" if torch_available() else "numpy"  # torch reads bfloat16
-        source = read_migration_source(path, allow_pickle=allow_pickle, arrays=read_as)
+        source = read_migration_source(path, allow_pickle=allow_pickle, arrays=read_as, key=key)
         kind, entries = source.kind, source.entries
     else:
         assert state_dict is not None  # check_sources: exactly one of state_dict / path
         kind, entries = ("flax", state_dict) if is_flax_tree(state_dict) else ("state_dict", state_dict)
     if kind == "flax":
         entries = numpy_view(entries)
-    arrays = {name: as_numpy(value) for name, value in entries.items()}
+    arrays = _checked_arrays(entries, "migration source" if path is None else os.fspath(path))
     inner, rebuild = split_params(params)
     leaves = sorted(flax_leaves(inner), key=lambda item: _listing_key(item[0]))
     view = {leaf.view_name: (leaf, value) for leaf, value in leaves}
@@ -105,6 +109,42 @@ def migrate_params(
         leaf, template = view[name]
         new[leaf.path] = jnp.asarray(to_flax_layout(arrays[source_name], leaf), dtype=jnp.result_type(template))
     return True, rebuild(replace_leaves(inner, new))
+
+
+def _checked_arrays(entries: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Every entry as a real NumPy array, before anything is matched or converted.
+
+    Raises:
+        ValueError: an entry has no data (a meta tensor), is sparse, or is not real floating/integer/bool
+            (complex values would lose their imaginary part); every such entry is named with ``source``.
+    """
+    import jax.numpy as jnp
+
+    arrays, problems = {}, []
+    for name, value in entries.items():
+        layout = getattr(value, "layout", None)
+        if layout is not None and str(layout) != "torch.strided":
+            problems.append(f"{name}: expected a dense (strided) tensor, got layout {layout}")
+            continue
+        if getattr(value, "is_meta", False):
+            problems.append(f"{name}: a meta tensor (it has a shape but no data)")
+            continue
+        try:
+            array = as_numpy(value)
+        except (RuntimeError, TypeError, ValueError, NotImplementedError) as error:
+            problems.append(f"{name}: not convertible to an array: {error}")
+            continue
+        if (
+            array.dtype != np.bool_
+            and not jnp.issubdtype(array.dtype, jnp.integer)
+            and not (jnp.issubdtype(array.dtype, jnp.floating))
+        ):
+            problems.append(f"{name}: expected a real floating, integer or bool array, got {array.dtype}")
+            continue
+        arrays[name] = array
+    if problems:
+        raise ValueError(f"{source}: cannot migrate: " + "; ".join(problems))
+    return arrays
 
 
 def _layer_by_layer(available: dict[str, tuple], leaves: list[FlaxLeaf], verbose: bool) -> dict[str, str] | None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
 _ORDER_KEY = "mixrl.order"
+_MAX_ORDER_LENGTH = 100_000_000  # the header limit of safetensors itself
 
 
 def safetensors_bytes(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> bytes:
@@ -63,12 +64,31 @@ def read_safetensors(
     except (SafetensorError, ValueError, RuntimeError) as error:
         raise ValueError(f"{name}: not a readable safetensors file (truncated or corrupted?): {error}") from None
     header = json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])  # valid: load() parsed it
-    try:
-        order = json.loads((header.get("__metadata__") or {}).get(_ORDER_KEY, "[]"))
-    except (json.JSONDecodeError, AttributeError):
-        order = []
-    if sorted(order) == sorted(state):
+    order = _saved_order(name, header.get("__metadata__"))
+    if order is not None and sorted(order) == sorted(state):
         state = {key: state[key] for key in order}
     if device is None or arrays == "numpy":
         return state
     return {key: value.to(device) for key, value in state.items()}
+
+
+def _saved_order(name: str, metadata: Any) -> list[str] | None:
+    """The state-dict order recorded under ``mixrl.order`` in the metadata, or ``None`` when there is none.
+
+    Raises:
+        ValueError: the ``mixrl.order`` field is not a JSON list of strings (too deeply nested, another JSON
+            value, not JSON at all); the message names the file and the field.
+    """
+    if not isinstance(metadata, Mapping) or _ORDER_KEY not in metadata:
+        return None
+    text = metadata[_ORDER_KEY]
+    problem = f"{name}: corrupted safetensors metadata field {_ORDER_KEY!r}"
+    if not isinstance(text, str) or len(text) > _MAX_ORDER_LENGTH:
+        raise ValueError(f"{problem}: expected a JSON list of entry names")
+    try:
+        order = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError; "[[[[..." recurses
+        raise ValueError(f"{problem}: not valid JSON ({type(error).__name__}: {str(error)[:80]})") from None
+    if not isinstance(order, list) or not all(isinstance(item, str) for item in order):
+        raise ValueError(f"{problem}: expected a JSON list of entry names, got {type(order).__name__}")
+    return order

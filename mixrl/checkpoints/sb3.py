@@ -11,10 +11,12 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 from mixrl._logging import logger
 from mixrl.checkpoints.formats import MIGRATION_SOURCES
+from mixrl.checkpoints.zip_limits import read_member
 
 if TYPE_CHECKING:
     import torch
@@ -55,15 +57,18 @@ def read_sb3(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[str
 def read_zip_member(path: str | os.PathLike, member: str) -> io.BytesIO | None:
     """The zip member ``member`` of ``path`` read into memory, or ``None`` when the archive lacks it.
 
+    The member is read with a bounded reader after its declared size is checked (:mod:`.zip_limits`).
+
     Raises:
-        ValueError: ``path`` is not a readable zip archive.
+        ValueError: ``path`` is not a readable zip archive, or the member would inflate to an absurd size
+            (a decompression bomb); the message names the file and the member.
     """
     try:
         with zipfile.ZipFile(path) as archive:
             if member not in archive.namelist():
                 return None
-            return io.BytesIO(archive.read(member))
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+            return read_member(archive, member, os.fspath(path))
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
         if isinstance(error, FileNotFoundError):
             raise
         raise ValueError(f"{os.fspath(path)}: not a readable zip archive (truncated or corrupted?): {error}") from None

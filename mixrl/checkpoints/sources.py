@@ -38,7 +38,11 @@ class MigrationSource:
 
 
 def read_migration_source(
-    path: str | os.PathLike, *, allow_pickle: bool = False, arrays: Literal["torch", "numpy"] = "torch"
+    path: str | os.PathLike,
+    *,
+    allow_pickle: bool = False,
+    arrays: Literal["torch", "numpy"] = "torch",
+    key: str | None = None,
 ) -> MigrationSource:
     """Read the state dict that ``migrate`` imports from ``path`` (type recognised from the content).
 
@@ -47,6 +51,8 @@ def read_migration_source(
             or a Flax msgpack file (any extension).
         allow_pickle: unpickle arbitrary objects from torch files (can run code: trusted files only).
         arrays: how a safetensors file is read: torch tensors, or NumPy arrays (no torch needed).
+        key: the state dict ``content[key]`` of a torch file holding several (an skrl agent checkpoint
+            ``{"policy": ..., "value": ..., "optimizer": ...}``: ``key="policy"``); torch files only.
 
     Returns:
         the source kind and its entries.
@@ -59,6 +65,8 @@ def read_migration_source(
     """
     name = os.fspath(path)
     found = sniff_format(path)
+    if key is not None and found not in ("torch", "torch-legacy"):
+        raise ValueError(f"{name}: key={key!r} selects a state dict in a torch file; this is {describe_format(found)}")
     if found == "zip":
         from mixrl.checkpoints.sb3 import read_sb3
 
@@ -68,12 +76,13 @@ def read_migration_source(
         import torch
 
         from mixrl.checkpoints.rl_games import network_state
-        from mixrl.checkpoints.torch_io import load_torch, numpy_globals
+        from mixrl.checkpoints.torch_io import load_torch, numpy_globals, select_state_dict
 
         content = load_torch(name, name, "cpu", not allow_pickle, numpy_globals())
-        network = network_state(content, name)
+        network = network_state(content, name) if key is None else None
         if network is not None:
             return MigrationSource("rl_games", network)
+        content = select_state_dict(content, key, name)
         if isinstance(content, Mapping) and content and all(isinstance(v, torch.Tensor) for v in content.values()):
             return MigrationSource("state_dict", dict(content))
         raise ValueError(f"cannot identify file type of {name}: {MIGRATION_SOURCES}; got {_summary(content)}")

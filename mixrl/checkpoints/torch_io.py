@@ -25,6 +25,7 @@ from mixrl._logging import logger
 from mixrl.checkpoints.atomic import atomic_write
 from mixrl.checkpoints.formats import is_safetensors_path, sniff_format, wrong_content
 from mixrl.checkpoints.safetensors_io import read_safetensors, safetensors_bytes
+from mixrl.checkpoints.zip_limits import check_zip_file
 
 
 def write_state_dict(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> None:
@@ -48,7 +49,11 @@ def write_state_dict(path: str | os.PathLike, state_dict: Mapping[str, Any]) -> 
 
 
 def read_state_dict(
-    path: str | os.PathLike, device: str | torch.device | None = None, weights_only: bool = True
+    path: str | os.PathLike,
+    device: str | torch.device | None = None,
+    weights_only: bool = True,
+    *,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Read a state dict written by :func:`write_state_dict` (or by ``torch.save`` / ``safetensors``).
 
@@ -58,6 +63,8 @@ def read_state_dict(
         weights_only: for torch files, refuse anything but tensors and plain containers (a file can
             never run code). ``False`` unpickles arbitrary objects: only for files you trust.
             Safetensors files hold tensors only, so the flag does not apply to them.
+        key: read the state dict ``content[key]`` of a torch file holding several (an skrl agent checkpoint
+            ``{"policy": ..., "value": ..., "optimizer": ...}``: ``key="policy"``).
 
     Returns:
         names to tensors (torch files may hold other plain values when the writer put them there).
@@ -65,7 +72,8 @@ def read_state_dict(
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: the content is not the format the extension says, the file is truncated or
-            corrupted, holds objects other than tensors (``weights_only=True``) or is not a mapping.
+            corrupted, holds objects other than tensors (``weights_only=True``) or is not a mapping; it holds
+            several state dicts and no ``key`` says which, or ``key`` is not one of them.
     """
     name = os.fspath(path)
     found = sniff_format(path)
@@ -73,14 +81,49 @@ def read_state_dict(
     if is_safetensors_path(path):
         if found != "safetensors":
             raise wrong_content(name, "safetensors", found)
+        if key is not None:
+            raise ValueError(f"{name}: key={key!r} selects a state dict in a torch file; a safetensors file holds one")
         state = read_safetensors(name, device)
     else:
         if found not in ("torch", "torch-legacy"):
             raise wrong_content(name, "torch", found)
-        state = load_torch(name, name, device, weights_only)
+        state = select_state_dict(load_torch(name, name, device, weights_only), key, name)
     if not isinstance(state, Mapping):
         raise ValueError(f"{name}: expected a state dict (names to tensors), got {type(state).__name__}")
     return dict(state)
+
+
+def select_state_dict(content: Any, key: str | None, name: str) -> Any:
+    """``content[key]``, or ``content`` itself when ``key`` is ``None`` and it is not a checkpoint of several models.
+
+    Raises:
+        ValueError: ``key`` is not a key of ``content`` holding a state dict, or ``key`` is ``None`` and ``content``
+            holds only state dicts by name (an skrl agent checkpoint ``{"policy": ..., "value": ...}``): the
+            message lists the keys and says to pass ``key=``.
+    """
+    if key is not None:
+        if not isinstance(content, Mapping) or not isinstance(content.get(key), Mapping):
+            keys = [k for k, v in content.items() if isinstance(v, Mapping)] if isinstance(content, Mapping) else []
+            raise ValueError(f"{name}: key={key!r} is not one of the state dicts in the file: {keys}")
+        return content[key]
+    nested = several_state_dicts(content)
+    if nested:
+        raise ValueError(
+            f"{name}: holds several state dicts (an agent checkpoint with keys {nested}), not one model's; "
+            f"pick one with key=..., e.g. model.load(path, key={nested[0]!r}) or migrate(path=path, key={nested[0]!r})"
+        )
+    return content
+
+
+def several_state_dicts(content: Any) -> list[str]:
+    """The keys of ``content`` holding names-to-tensors mappings when it has no tensor of its own, else ``[]``."""
+    if not isinstance(content, Mapping) or any(isinstance(value, torch.Tensor) for value in content.values()):
+        return []
+    return [
+        str(k)
+        for k, v in content.items()
+        if isinstance(v, Mapping) and v and all(isinstance(t, torch.Tensor) for t in v.values())
+    ]
 
 
 def load_torch(
@@ -100,11 +143,24 @@ def load_torch(
         allowed_globals: extra classes/functions the restricted unpickler may use (data-only types,
             e.g. :func:`numpy_globals`); ignored when ``weights_only=False``.
 
+    Every call with ``weights_only=False`` logs a warning (logger ``mixrl``) naming ``name``: unpickling
+    arbitrary objects runs code from the file.
+
     Raises:
-        ValueError: refused objects (``weights_only``), or a truncated/corrupted file.
+        ValueError: refused objects (``weights_only``), a truncated/corrupted file, or a zip member that would
+            inflate to an absurd size (:mod:`.zip_limits`).
     """
+    if not weights_only:
+        logger.warning(
+            f"{name}: unpickling arbitrary objects (weights_only=False / allow_pickle=True) can run code from "
+            "the file; use it only for files you trust"
+        )
+    check_zip_file(source, name)  # a decompression bomb is refused before torch inflates anything
     try:
         with _allowing(list(allowed_globals) if weights_only else []):
+            if isinstance(source, (str, os.PathLike)):  # a file object: torch.load never picks a reader by extension
+                with open(source, "rb") as file:
+                    return torch.load(file, map_location=device, weights_only=weights_only)
             return torch.load(source, map_location=device, weights_only=weights_only)
     except pickle.UnpicklingError as error:
         refused = [line.strip() for line in str(error).splitlines() if "GLOBAL" in line and line.strip().isprintable()]
@@ -119,6 +175,10 @@ def load_torch(
     except FileNotFoundError:
         raise
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, struct.error) as error:
+        raise ValueError(f"{name}: not a readable torch checkpoint (truncated or corrupted?): {error}") from None
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":
+            raise
         raise ValueError(f"{name}: not a readable torch checkpoint (truncated or corrupted?): {error}") from None
 
 

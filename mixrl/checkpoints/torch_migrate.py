@@ -30,6 +30,7 @@ def migrate_state_dict(
     *,
     dry_run: bool = False,
     allow_pickle: bool = False,
+    key: str | None = None,
     adapt: Adapt | None = None,
 ) -> tuple[bool, dict[str, torch.Tensor]]:
     """Match the model's entries ``own`` to an external state dict or checkpoint file (``Model.migrate``).
@@ -44,6 +45,7 @@ def migrate_state_dict(
         verbose: log both listings and every match.
         dry_run: only report (logged as such).
         allow_pickle: unpickle arbitrary objects from torch files (trusted files only).
+        key: with ``path``, the state dict ``checkpoint[key]`` of a torch file holding several.
         adapt: ``adapt(entries, source name)``: the source renamed to the model's names, applied when
             matching is automatic (no ``name_map``); a ``ValueError`` keeps the source as it is.
 
@@ -57,7 +59,7 @@ def migrate_state_dict(
     check_sources(state_dict, path)
     entries: Mapping[str, Any]
     if path is not None:
-        source = read_migration_source(path, allow_pickle=allow_pickle)
+        source = read_migration_source(path, allow_pickle=allow_pickle, key=key)
         entries = flax_as_torch_source(source.entries, own) if source.kind == "flax" else source.entries
     elif state_dict is not None and is_flax_tree(state_dict):
         entries = flax_as_torch_source(state_dict, own)

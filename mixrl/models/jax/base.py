@@ -303,11 +303,13 @@ class Model(nn.Module):
         *,
         dry_run: bool = False,
         allow_pickle: bool = False,
+        key: str | None = None,
     ) -> bool:
         """Import torch weights (state dict, SB3 .zip, rl_games .pth, .pt/.safetensors, Flax msgpack) into params.
 
         Same rules as the torch model's ``migrate``: all or nothing, ``""`` in ``name_map`` skips a leaf,
-        ``dry_run`` only reports. Linear weights become Dense kernels (transposed), Conv weights HWIO.
+        ``dry_run`` only reports. Linear weights become Dense kernels (transposed), Conv weights HWIO. ``key`` picks the
+        state dict ``checkpoint[key]`` of a torch file holding several (an skrl agent checkpoint: ``key="policy"``).
         """
         from mixrl.checkpoints.flax_migrate import migrate_params
 
@@ -320,6 +322,7 @@ class Model(nn.Module):
             verbose,
             dry_run=dry_run,
             allow_pickle=allow_pickle,
+            key=key,
         )
         if ok and not dry_run:
             self.state_dict = self.state_dict.replace(params=jax.device_put(params, self.device))

@@ -281,7 +281,9 @@ class Model(torch.nn.Module):
         """
         write_state_dict(path, self.state_dict() if state_dict is None else state_dict)
 
-    def load(self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True) -> None:
+    def load(
+        self, path: str | os.PathLike, *, strict: bool = True, weights_only: bool = True, key: str | None = None
+    ) -> None:
         """Load a state dict saved by :meth:`save` onto the model's device, then switch to eval mode.
 
         The entries go through :meth:`_adapt_external_state` first (models built by the model instantiators
@@ -291,8 +293,11 @@ class Model(torch.nn.Module):
             path: checkpoint file: ``.safetensors``, or a ``torch.save`` file with any other extension.
             strict: the checkpoint must hold exactly the model's entries.
             weights_only: refuse anything but tensors and plain containers (never runs code from the
-                file). Pass ``False`` only for files from a source you trust. (Safetensors files hold
-                tensors only.)
+                file). Pass ``False`` only for files from a source you trust: each such load logs a warning
+                naming the file. (Safetensors files hold tensors only.)
+            key: load the state dict ``checkpoint[key]`` of a file holding several, e.g. an skrl agent
+                checkpoint ``{"policy": ..., "value": ..., "optimizer": ...}``: ``model.load(path, key="policy")``.
+                Without it such a file is a ``ValueError`` that lists the keys.
 
         Raises:
             ValueError: the file is truncated or corrupted, its content is not the format its extension
@@ -300,10 +305,9 @@ class Model(torch.nn.Module):
                 (missing, unexpected or differently shaped); the model is left unchanged.
         """
         state = self._adapt_external_state(
-            read_state_dict(path, self.device, weights_only), self.state_dict(), os.fspath(path)
+            read_state_dict(path, self.device, weights_only, key=key), self.state_dict(), os.fspath(path)
         )
-        self._check_state_dict(state, strict, source=os.fspath(path))
-        self.load_state_dict(state, strict=strict)
+        self.load_state_dict(self._checked_state(state, strict, source=os.fspath(path)), strict=strict)
         self.eval()
 
     def _adapt_external_state(self, state: Mapping[str, Any], own: Mapping[str, Any], source: str) -> Mapping[str, Any]:
@@ -319,8 +323,15 @@ class Model(torch.nn.Module):
         """
         return state
 
-    def _check_state_dict(self, state: Mapping[str, Any], strict: bool, source: str) -> None:
-        """Raise ``ValueError`` naming every mismatch before anything is copied (keeps a failed load harmless)."""
+    def _checked_state(self, state: Mapping[str, Any], strict: bool, source: str) -> dict[str, torch.Tensor]:
+        """``state``'s entries of the model, checked and on the model's devices and dtypes, before anything is copied.
+
+        Raises:
+            ValueError: every mismatch (missing or unexpected names with ``strict``, a non-tensor, meta, sparse,
+                complex or differently shaped entry...), named; the model is untouched (a failed load is harmless).
+        """
+        from mixrl.checkpoints.validation import entry_problems, prepared_state
+
         own = self.state_dict()
         problems = []
         missing = [k for k in own if k not in state]
@@ -329,13 +340,10 @@ class Model(torch.nn.Module):
             problems.append(f"missing entries {missing}")
         if strict and unexpected:
             problems.append(f"unexpected entries {unexpected}")
-        for key, value in state.items():
-            if key in own and not isinstance(value, torch.Tensor):
-                problems.append(f"{key}: expected a tensor, got {type(value).__name__}")
-            elif key in own and value.shape != own[key].shape:
-                problems.append(f"{key}: expected shape {list(own[key].shape)}, got {list(value.shape)}")
         if problems:
+            problems += entry_problems(own, state)
             raise ValueError(f"{source} does not match {type(self).__name__}: " + "; ".join(problems))
+        return prepared_state(own, state, source, type(self).__name__)
 
     def migrate(
         self,
@@ -347,6 +355,7 @@ class Model(torch.nn.Module):
         *,
         dry_run: bool = False,
         allow_pickle: bool = False,
+        key: str | None = None,
     ) -> bool:
         """Import the weights of an external model (rl_games, stable-baselines3, any state dict, Flax).
 
@@ -373,7 +382,10 @@ class Model(torch.nn.Module):
             verbose: log both entry listings and every match (``mixrl.logger``, INFO).
             dry_run: report (log and return the result) without loading anything.
             allow_pickle: unpickle arbitrary objects from torch files. Can run code from the file:
-                only for files you trust. By default only tensors and plain data are read.
+                only for files you trust (each use logs a warning naming the file). By default only tensors
+                and plain data are read.
+            key: with ``path``, the state dict ``checkpoint[key]`` of a torch file holding several (an skrl
+                agent checkpoint: ``migrate(path=..., key="policy")``).
 
         Returns:
             True iff every current entry was matched exactly once (or skipped) and no external entry
@@ -405,10 +417,12 @@ class Model(torch.nn.Module):
             verbose,
             dry_run=dry_run,
             allow_pickle=allow_pickle,
+            key=key,
             adapt=lambda entries, source: self._adapt_external_state(entries, own, source),
         )
         if ok and not dry_run:
-            self.load_state_dict(tensors, strict=False)
+            source = "migration source" if path is None else os.fspath(path)
+            self.load_state_dict(self._checked_state(tensors, False, source), strict=False)
             self.eval()
         return ok
 

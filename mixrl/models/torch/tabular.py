@@ -43,7 +43,7 @@ class TabularMixin(Head, _Module):
     if TYPE_CHECKING:  # the agent's table (assigned by the model) and Model's state-dict check
         q_table: torch.Tensor
 
-        def _check_state_dict(self, state: Mapping[str, Any], strict: bool, source: str) -> None: ...
+        def _checked_state(self, state: Mapping[str, Any], strict: bool, source: str) -> dict[str, torch.Tensor]: ...
 
     def __init__(self, num_envs: int = 1, role: str = "") -> None:
         _roles.register(self, TabularSettings(role=role, head=TabularMixin, num_envs=int(num_envs)))
@@ -86,7 +86,7 @@ class TabularMixin(Head, _Module):
         Raises:
             ValueError: missing or unknown entries (with ``strict``), or an entry whose shape or dtype differs.
         """
-        self._check_state_dict(state_dict, strict, source="state_dict")
+        self._checked_state(state_dict, strict, source="state_dict")
         own = self.state_dict()
         wrong = [
             f"{key}: expected dtype {own[key].dtype}, got {value.dtype}"

@@ -14,6 +14,7 @@ model (``load_model``).
 from __future__ import annotations
 
 import enum
+import hashlib
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._space_codec import encode_space
 
 SUFFIX = ".model.yaml"
+_DIGEST_PREFIX = "# weights sha256: "
 _HEADER = "# mixrl model description of the weights in {name}: rebuild with load_model({name!r})\n"
 
 
@@ -35,14 +37,28 @@ def sidecar_path(path: str | os.PathLike) -> str:
     return os.fspath(path) + SUFFIX
 
 
+def weights_digest(path: str | os.PathLike) -> str:
+    """The sha256 of the weights file ``path`` (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_sidecar(path: str | os.PathLike, description: Mapping[str, Any]) -> None:
-    """Write ``description`` as YAML beside the weights file ``path``, atomically.
+    """Write ``description`` as YAML beside the weights file ``path`` (already saved), atomically.
+
+    The header records the sha256 of the weights (``# weights sha256: ...``), so :func:`read_sidecar` tells a
+    torn pair (new weights, old sidecar: a save killed between the two renames) from a consistent one.
 
     Raises:
         yaml.representer.RepresenterError: ``description`` holds something other than plain data.
     """
     text = yaml.safe_dump(dict(description), sort_keys=False, default_flow_style=None, width=120)
     header = _HEADER.format(name=os.path.basename(os.fspath(path)))
+    if os.path.exists(path):  # the weights are written first (a sidecar alone records no digest)
+        header += f"{_DIGEST_PREFIX}{weights_digest(path)}\n"
 
     def write(file: BinaryIO) -> None:
         file.write((header + text).encode("utf-8"))
@@ -54,12 +70,14 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     """The description saved beside the weights file ``path``.
 
     Raises:
-        ValueError: the sidecar is missing, is not valid YAML, or is not a mapping (the message names it).
+        ValueError: the sidecar is missing, is not valid YAML, is not a mapping (the message names it), or the
+            weights are not those it was written for (the sha256 in its header; the message names both files).
     """
     sidecar = sidecar_path(path)
     try:
         with open(sidecar, encoding="utf-8") as file:
-            description = yaml.safe_load(file)
+            text = file.read()
+        description = yaml.safe_load(text)
     except FileNotFoundError:
         raise ValueError(
             f"{sidecar}: missing: the weights {os.fspath(path)!r} have no model description beside them "
@@ -70,7 +88,29 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(description, dict):
         kind = type(description).__name__
         raise ValueError(f"{sidecar}: corrupted model description: expected a mapping, got {kind}")
+    _check_digest(path, sidecar, text)
     return description
+
+
+def _check_digest(path: str | os.PathLike, sidecar: str, text: str) -> None:
+    """The weights' sha256 must be the one the sidecar recorded (sidecars without one, older mixrl, are trusted).
+
+    Raises:
+        ValueError: the weights changed since the sidecar was written (a torn save, or a file replaced by hand);
+            names both files.
+    """
+    recorded = next(
+        (line[len(_DIGEST_PREFIX) :].strip() for line in text.splitlines() if line.startswith(_DIGEST_PREFIX)), None
+    )
+    if recorded is None or not os.path.exists(path):
+        return  # no digest (older sidecar), or no weights: Model.load reports the missing file
+    actual = weights_digest(path)
+    if actual != recorded:
+        raise ValueError(
+            f"{sidecar} does not describe {os.fspath(path)}: it was written for weights with sha256 {recorded}, "
+            f"the file has {actual} (a save interrupted between the weights and the sidecar, or the weights were "
+            "replaced); save the model again"
+        )
 
 
 # ---------------------------------------------------------------- the resolved description

@@ -112,7 +112,9 @@ class TestErrors:
         """A sidecar of another model: the weights do not match, ValueError naming the weights file."""
         model_from_config(POLICY_YAML, OBS, ACT, "cpu").save(tmp_path / "policy.pt")
         model_from_config(SHARED_YAML, OBS, ACT, "cpu").save(tmp_path / "shared.pt")
-        (tmp_path / "policy.pt.model.yaml").write_text((tmp_path / "shared.pt.model.yaml").read_text())
+        other = (tmp_path / "shared.pt.model.yaml").read_text().splitlines(keepends=True)
+        undigested = "".join(line for line in other if not line.startswith("# weights sha256:"))  # else: digest error
+        (tmp_path / "policy.pt.model.yaml").write_text(undigested)
         with pytest.raises(ValueError, match=r"policy\.pt does not match SharedModel"):
             load_model(tmp_path / "policy.pt")
 
@@ -121,5 +123,7 @@ class TestErrors:
         model = model_from_config(POLICY_YAML, OBS, ACT, "cpu")
         model.save(tmp_path / "policy.pt")
         torch.save({"net_container.0.weight": gymnasium.spaces.Discrete(2)}, tmp_path / "policy.pt")
+        sidecar = tmp_path / "policy.pt.model.yaml"  # a sidecar without weights digest: the weights are read
+        sidecar.write_text("".join(line for line in sidecar.read_text().splitlines(True) if "sha256" not in line))
         with pytest.raises(ValueError, match="refusing to load objects other than tensors"):
             load_model(tmp_path / "policy.pt")
