@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal
 
 import gymnasium
@@ -29,7 +30,7 @@ from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
 from mixrl.utils.model_instantiators._shared import Role, describe_shared, single_role
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, resolved_description, sidecar_path
-from mixrl.utils.model_instantiators._source import class_source
+from mixrl.utils.model_instantiators._source import class_source, model_source
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
 INPUT: Any = LegacyDefault(Shape.STATES)
@@ -53,14 +54,14 @@ class Backend:
 
     ``model_class(mixin classes, class name, instantiator name)``: a generated model class, built as ``cls(
     observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)`` (one role:
-    a single-role model); ``source(model, network, roles)`` renders a built (not finished) model; ``finish``
+    a single-role model); ``template`` (its ``_source`` module) renders a built (not finished) model; ``finish``
     runs on every model returned (e.g. initialise its parameters); ``tabular_class`` is built as
     ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` (rendered by ``class_source``).
     """
 
     model_class: Callable[[tuple[type, ...], str, str], type]
     mixin_classes: Mapping[str, type]
-    source: Callable[..., str]
+    template: ModuleType
     finish: Callable[[Any], None]
     tabular_class: type
 
@@ -128,7 +129,7 @@ class Instantiators:
             recurrent=recurrent,
         )
         if return_source:
-            return self.backend.source(model, network, roles)
+            return model_source(model, network, roles, self.backend.template)
         self.backend.finish(model)
         spaces = (model.observation_space, model.action_space)
         try:

@@ -30,9 +30,9 @@ from typing import Any
 from mixrl.models.jax import Model, StateDict
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators.jax import _source
 from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated_class
 from mixrl.utils.model_instantiators.jax._ops import Recurrent, RecurrentSequential, one_hot_encoding
-from mixrl.utils.model_instantiators.jax._source import source
 from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 
 __all__ = [
@@ -58,7 +58,7 @@ def _finish(model: Any) -> None:
     model.init_state_dict()
 
 
-BACKEND = Backend(generated_class, MIXIN_CLASSES, source, _finish, TabularModel)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, _finish, TabularModel)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

@@ -21,9 +21,9 @@ from typing import Any
 
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators.torch import _source
 from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, generated_class
 from mixrl.utils.model_instantiators.torch._ops import one_hot_encoding
-from mixrl.utils.model_instantiators.torch._source import source
 from mixrl.utils.model_instantiators.torch._tabular import TabularModel
 
 __all__ = [
@@ -45,7 +45,7 @@ def _finish(model: Any) -> None:
     """Torch models are complete once built (materialised layers, on their device)."""
 
 
-BACKEND = Backend(generated_class, MIXIN_CLASSES, source, _finish, TabularModel)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, _finish, TabularModel)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model
