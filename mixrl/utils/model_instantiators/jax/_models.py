@@ -29,14 +29,11 @@ from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._generated import (
     Described,
-    Plan,
     Step,
-    check_heads,
+    build_plan,
     evaluate,
     head_outputs,
     model_class,
-    plan_heads,
-    trace,
 )
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer
@@ -120,20 +117,9 @@ class Generated(Described, DescribedJaxModel, Model):
                 raise TypeError(f"{type(self).__name__} is built by the instantiators: call {function}(...) instead")
             nn.Module.__post_init__(self)
             return
-        inline, heads = plan_heads(self, network, roles, OPS)
-        sizes, traced = (self.num_observations, self.num_actions), []
-
-        def run(inputs: Mapping[str, Any]) -> None:
-            entries = lambda layer, x, where: _entries(layer, x, sizes, inline or 0, where)  # noqa: E731
-            token_readers, containers, env = trace(self, network, inputs, OPS, entries, _run, inline)
-            dense = lambda head, x: _run(Op("Dense", (("features", head.layer),)), x)  # noqa: E731
-            check_heads(heads, env, network[-1].name, dense, OPS)
-            traced.append((token_readers, containers))
-
-        jax.eval_shape(run, sample_structs(self))
-        token_readers, containers = traced[0]
-        steps = [Step(c, node, tuple(ops), bool(ops) and ops[0].kind == "Recurrent") for c, node, ops in containers]
-        self._plan = Plan(token_readers, tuple(steps), heads, bool(single_forward_pass))
+        dense = lambda head, x: _run(Op("Dense", (("features", head.layer),)), x)  # noqa: E731
+        dry_run = lambda check: jax.eval_shape(check, sample_structs(self))  # noqa: E731
+        self._plan = build_plan(self, network, roles, OPS, _entries, _run, dense, dry_run, single_forward_pass)
         self._mixrl_set_recurrent(recurrent)
         for role in roles:
             mixin: Any = MIXIN_CLASSES[role.mixin.name]

@@ -13,6 +13,7 @@ role on the same states (and, for a recurrent trunk, the same recurrent inputs).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -26,14 +27,11 @@ from mixrl.models.torch.rnn import rnn_specification, sequence_forward
 from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._generated import (
     Described,
-    Plan,
     Step,
-    check_heads,
+    build_plan,
     evaluate,
     head_outputs,
     model_class,
-    plan_heads,
-    trace,
 )
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
@@ -123,35 +121,24 @@ class Generated(Described, DescribedModel, Model):
         for role in roles:
             mixin: Any = MIXIN_CLASSES[role.mixin.name]
             mixin.__init__(self, **role.kwargs, role=role.name)
-        inline, heads = plan_heads(self, network, roles, OPS)
-        sizes = (self.num_observations, self.num_actions)
+        layers: dict[str, Any] = {}  # the <role>_layer modules, made for the dry run's trunk width
+        linear = lambda head, x: layers.setdefault(head.role, torch.nn.Linear(x.shape[-1], head.layer))(x)  # noqa: E731
+        sample = lambda check: check(sample_inputs(self))  # noqa: E731
         with torch.no_grad():
-            token_readers, containers, env = trace(
-                self,
-                network,
-                sample_inputs(self),
-                OPS,
-                lambda layer, x, where: layer_modules(layer, x, sizes, inline or 0, where),
-                _run,
-                inline,
-            )
-            steps = []
-            for container, node, modules in containers:
-                setattr(self, f"{container.name}_container", torch.nn.Sequential(*modules))
-                recurrent_layer = bool(container.layers) and container.layers[0].recurrent
-                steps.append(Step(container, node, tuple(modules), recurrent_layer))
-            for head in heads.values():
-                if head.layer is not None:
-                    setattr(self, f"{head.role}_layer", torch.nn.Linear(env[network[-1].name].shape[-1], head.layer))
-                if head.log_std is not None:
-                    data = torch.full((head.log_std.size,), float(head.log_std.initial_log_std))
-                    self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not head.log_std.fixed_log_std)
-            check_heads(heads, env, network[-1].name, lambda head, x: getattr(self, f"{head.role}_layer")(x), OPS)
+            plan = build_plan(self, network, roles, OPS, layer_modules, _run, linear, sample, single_forward_pass)
+        for step in plan.steps:
+            setattr(self, f"{step.name}_container", torch.nn.Sequential(*step.entries))
+        for head in plan.heads.values():
+            if head.layer is not None:
+                setattr(self, f"{head.role}_layer", layers[head.role])
+            if head.log_std is not None:
+                data = torch.full((head.log_std.size,), float(head.log_std.initial_log_std))
+                self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not head.log_std.fixed_log_std)
         producer = roles[0].name if single_forward_pass and len(roles) > 1 else None
-        if producer is not None and any(token != "STATES" for token, _ in token_readers):
+        if producer is not None and any(token != "STATES" for token, _ in plan.readers):
             logger.warning("shared_model: the trunk reads ACTIONS, so single_forward_pass is off (it keys on states)")
             producer = None
-        self._plan = Plan(token_readers, tuple(steps), heads, bool(single_forward_pass), producer)
+        self._plan = dataclasses.replace(plan, producer=producer)
         self._mixrl_rnn_key: list[tuple] | None = None
         self._mixrl_set_recurrent(recurrent)
         self.to(self.device)
