@@ -83,6 +83,20 @@ def _call(function: Callable[..., Any], *args: Node) -> Node:
     return functools.partial(_apply, function, args)
 
 
+ONE_HOT_DOC = """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+
+    Args:
+        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
+        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values.
+
+    Returns:
+        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
+
+    Raises:
+        ValueError: another space, or ``x`` has the wrong number of values per sample.
+    """
+
+
 class OneHot:
     """One-hot encoder of a Discrete or MultiDiscrete space (honours ``start``; values are not range-checked)."""
 

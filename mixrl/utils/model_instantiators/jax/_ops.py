@@ -22,22 +22,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from mixrl.models.jax.rnn import Recurrent
-from mixrl.utils.model_instantiators._compile import OneHot, Ops
+from mixrl.utils.model_instantiators._compile import ONE_HOT_DOC, OneHot, Ops
+from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators._source import literal
 from mixrl.utils.spaces.jax import unflatten_tensorized_space
 
 # flax.linen functions, so a Sequential holds them as layers and return_source names them (``nn.<name>``)
 ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": nn.relu,
-    "tanh": nn.tanh,
-    "sigmoid": nn.sigmoid,
-    "leaky_relu": nn.leaky_relu,
-    "elu": nn.elu,
-    "softplus": nn.softplus,
-    "softsign": nn.soft_sign,
-    "selu": nn.selu,
-    "softmax": nn.softmax,  # over the last axis
+    name: getattr(nn, "soft_sign" if name == "softsign" else name)
+    for name in ACTIVATIONS  # softmax: last axis
 }
 FLAX_NAMES = {name: function.__name__ for name, function in ACTIVATION_FUNCTIONS.items()}
 
@@ -71,19 +65,10 @@ OPS = Ops(jax.Array, _concatenate, jnp.transpose, _getitem, jnp.reshape, _unflat
 
 
 def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDiscrete, x: jax.Array) -> jax.Array:
-    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+    return OneHot(space, OPS)(jnp.asarray(x))  # x: ints or floats
 
-    Args:
-        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
-        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values (ints or floats).
 
-    Returns:
-        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
-
-    Raises:
-        ValueError: another space, or ``x`` has the wrong number of values per sample.
-    """
-    return OneHot(space, OPS)(jnp.asarray(x))
+one_hot_encoding.__doc__ = ONE_HOT_DOC
 
 
 @dataclass(frozen=True)
