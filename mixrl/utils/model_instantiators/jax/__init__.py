@@ -1,17 +1,8 @@
-"""JAX/Flax model instantiators: ready-to-use models from a declarative description.
+"""JAX/Flax model instantiators: the functions of :class:`.._api.Instantiators` on this backend.
 
-The functions, their arguments, description styles and defaults are those of the framework-free front end
-(:class:`mixrl.utils.model_instantiators._api.Instantiators`); this backend adds its ops table and Flax
-layer entries and recurrent container (``_ops``), its model classes (``_models``, ``_tabular``) and its source
-templates (``_source``).
-
-Models are setup-style Flax modules: one ``nn.Sequential`` per container (``<name>_container``, entries
-``layers_<i>`` in the order layer, activation, ...), ``nn.Dense`` for ``linear``, ``nn.Conv`` for ``conv2d``
-(NHWC inputs: an image space's flat states are reshaped to (batch, height, width, channels)), ``<role>_layer``
-heads of shared models and ``log_std_parameter`` (a constant outside ``params`` with ``fixed_log_std=True``).
-Every model is returned **initialised** with its own key; calling ``init_state_dict`` again keeps those
-parameters unless a ``key`` is given. :func:`save_model` writes the resolved description beside the msgpack
-weights and :func:`load_model` rebuilds the model from both.
+It adds its ops table and Flax entries (``_ops``), its model classes (``_models``, ``_tabular``: setup-style Flax
+modules, returned initialised with their own key) and its source template (``_source``). :func:`save_model`
+writes the resolved description beside the msgpack weights and :func:`load_model` rebuilds the model from both.
 """
 
 from __future__ import annotations
@@ -30,27 +21,13 @@ from typing import Any
 from mixrl.models.jax import Model, StateDict
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators._kinds import FUNCTIONS
 from mixrl.utils.model_instantiators.jax import _source
 from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated_class
 from mixrl.utils.model_instantiators.jax._ops import Recurrent, RecurrentSequential, one_hot_encoding
 from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 
-__all__ = [
-    "Shape",
-    "categorical_model",
-    "deterministic_model",
-    "gaussian_model",
-    "load_model",
-    "model_from_config",
-    "multicategorical_model",
-    "multivariate_gaussian_model",
-    "one_hot_encoding",
-    "save_model",
-    "shared_model",
-    "tabular_model",
-    "Recurrent",
-    "RecurrentSequential",
-]
+__all__ = ["Shape", *FUNCTIONS, "one_hot_encoding", "save_model", "Recurrent", "RecurrentSequential"]
 
 
 def _finish(model: Any) -> None:
