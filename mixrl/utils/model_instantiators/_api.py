@@ -298,9 +298,7 @@ class Instantiators:
                 ``output_activation``, ``output_scale``); the trunk is ``parameters[0]["network"]`` (or its legacy
                 ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
             single_forward_pass: torch: reuse the trunk computed by ``roles[0]`` for the next role on the same
-                states (and, for a recurrent trunk, the same ``inputs["rnn"]`` / ``inputs["terminated"]``
-                tensors). JAX: saved in the description; no cache survives one ``apply`` under jit, so each call
-                computes the trunk once, then only the head of its role.
+                states (and recurrent inputs); JAX: only saved in the description (no cache survives jit).
             return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
             num_envs, sequence_length: as for :meth:`categorical_model`; every role returns the same final states.
 

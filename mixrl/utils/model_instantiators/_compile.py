@@ -1,12 +1,8 @@
 """Checked expression trees compiled into small callable nodes over a backend's ops table, framework-free.
 
-A node is called with the environment of one forward pass (token values and container outputs by name)
-and returns a value, so the per-call path walks no AST and never executes text. Nodes are
-``operator.itemgetter`` objects and partials of module functions (no closures), so generated models
-deep-copy and pickle, and Flax clones share them.
-
-The meaning of every operation is fixed here, the same on every backend; an :class:`Ops` table only
-supplies the tensor calls:
+A node is called with the environment of one forward pass (token values and container outputs by name), so
+the per-call path walks no AST. Nodes are itemgetters and partials of module functions (they deep-copy and
+pickle). The meaning of every operation is fixed here; an :class:`Ops` table only supplies the tensor calls:
 
 * ``concatenate([a, b, ...])`` joins along the **last** axis;
 * ``permute(x, dims)`` reorders the axes like ``numpy.transpose(x, dims)``;

@@ -1,16 +1,10 @@
 """The Flax model classes built by the JAX instantiators, and their shape-only dry run.
 
 A generated model is a setup-style Flax module: ``setup()`` creates one ``nn.Sequential`` per container
-(``<name>_container``, entries ``layers_<i>`` in the order layer, activation, layer, ...: the :class:`~._ops.Op`
-entries of the plan, so parameter names follow skrl 1.4; the single-role token layer is the last entry of the
-last container), the ``<role>_layer`` Dense heads of a shared model and ``log_std_parameter``.
-``__call__(inputs, role)`` reads the input tokens, runs the containers, then the head of ``role`` (static
-under ``jax.jit``). Flax infers input widths itself; the dry run (``jax.eval_shape`` on one sample of the
-spaces: nothing is computed or compiled) checks every layer against its real input shape. The plan lives
-in the plain attribute ``_plan``, which ``Model.clone`` copies to the clones Flax makes in
-``init``/``apply``; a clone's constructor receives only the spaces and device. A shared model keeps no
-cache across calls (none can outlive one ``apply`` inside jit), so ``single_forward_pass`` is recorded in
-the description only: an agent that jits policy and value together lets XLA share the common work.
+(``<name>_container``, the plan's :class:`~._ops.Op` entries ``layers_<i>``, named as in skrl 1.4), the
+``<role>_layer`` Dense heads and ``log_std_parameter``. The dry run is ``jax.eval_shape`` on one sample of the
+spaces (nothing computed). The plan lives in the plain attribute ``_plan``, which ``Model.clone`` copies to
+Flax's clones. No cache outlives one ``apply`` under jit, so ``single_forward_pass`` is only recorded.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """The JAX ops table of the expression language, and the Flax entries of a container's ``nn.Sequential``.
 
-A layer becomes an :class:`Op`: ``nn.Dense(features, use_bias)`` for ``linear``, ``nn.Conv(features,
-kernel_size, strides, padding, use_bias)`` for ``conv2d`` (NHWC inputs; padding strings upper-cased, torch's
-default padding 0 is ``"VALID"``), :class:`Flatten` (torch's ``start_dim`` / ``end_dim``) for ``flatten``,
-:class:`mixrl.models.jax.rnn.Recurrent` for ``gru`` / ``lstm`` / ``rnn``; then its activation (a ``flax.linen``
-function) as its own entry, so entry indices follow torch (``layers_0``, activation, ``layers_2``, ...).
-An ``Op`` builds a fresh entry (inside a model's ``setup()``) and renders its source. The container of a
-recurrent layer is a :class:`RecurrentSequential`.
+A layer becomes an :class:`Op` (``nn.Dense``, ``nn.Conv`` on NHWC inputs with torch's default padding 0 as
+``"VALID"``, :class:`Flatten`, :class:`mixrl.models.jax.rnn.Recurrent`), then its activation as its own entry,
+so entry indices follow torch (``layers_0``, activation, ``layers_2``, ...).
 """
 
 from __future__ import annotations

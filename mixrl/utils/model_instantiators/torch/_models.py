@@ -1,14 +1,9 @@
 """The torch model classes built by the instantiators: materialised layers from a one-sample dry run.
 
-Every container is built and run on a CPU batch of one sample of the spaces, layer by layer, so each layer
-is created with its real input width (no lazy modules): an optimizer can be created right after
-construction. State-dict names follow skrl 1.4: ``<name>_container.<i>.*`` (the single-role token layer is
-the last module of the last container), ``<role>_layer.*`` for shared-model heads, ``log_std_parameter``.
-A recurrent layer (always the first of its container) runs through
-:func:`~mixrl.models.torch.rnn.sequence_forward`; the model then has the recurrent-model contract
-(``num_envs``, ``sequence_length``, ``get_specification()``, ``inputs["rnn"]`` in, ``outputs["rnn"]`` out).
-With ``single_forward_pass`` the trunk computed by the first role of a shared model is reused by the next
-role on the same states (and, for a recurrent trunk, the same recurrent inputs).
+Every layer is created with its real input width (no lazy modules). State-dict names follow skrl 1.4:
+``<name>_container.<i>.*``, ``<role>_layer.*``, ``log_std_parameter``. A recurrent layer runs through
+:func:`~mixrl.models.torch.rnn.sequence_forward` (the recurrent-model contract). With ``single_forward_pass``
+the trunk computed by a shared model's first role is reused by the next role on the same inputs.
 """
 
 from __future__ import annotations
