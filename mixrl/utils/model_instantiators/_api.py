@@ -50,20 +50,14 @@ class Backend:
 
     ``model_class(mixin classes, class name, instantiator name)`` is built as ``cls(observation_space,
     action_space, device, network=, roles=, single_forward_pass=, recurrent=)``; ``finish`` runs on every
-    model returned (JAX: initialise its parameters).
+    model returned (JAX: initialise its parameters; torch models are complete once built).
     """
 
     model_class: Callable[[tuple[type, ...], str, str], type]
     mixin_classes: Mapping[str, type]
     template: ModuleType
-    finish: Callable[[Any], None]
     tabular_class: type
-
-
-def _discrete(space: Any, what: str) -> gymnasium.spaces.Discrete:
-    if not isinstance(space, gymnasium.spaces.Discrete):
-        raise ValueError(f"tabular_model needs a Discrete {what}, got {space!r}")
-    return space
+    finish: Callable[[Any], Any] = lambda model: None
 
 
 class Instantiators:
@@ -336,8 +330,9 @@ class Instantiators:
             ValueError: a space that is not Discrete, an unknown ``variant``, ``epsilon`` outside [0, 1] or
                 ``num_envs`` not a positive int.
         """
-        _discrete(observation_space, "observation space")
-        _discrete(action_space, "action space")
+        for space, what in ((observation_space, "observation space"), (action_space, "action space")):
+            if not isinstance(space, gymnasium.spaces.Discrete):
+                raise ValueError(f"tabular_model needs a Discrete {what}, got {space!r}")
         if variant not in TABULAR_VARIANTS:
             raise ValueError(f"unknown tabular_model variant {variant!r}: expected one of {list(TABULAR_VARIANTS)}")
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:

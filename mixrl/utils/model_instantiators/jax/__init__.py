@@ -15,6 +15,7 @@ except ImportError as error:  # pragma: no cover - exercised only without jax/fl
         "mixrl.utils.model_instantiators.jax needs JAX and Flax: install them with the extra: pip install 'mixrl[jax]'"
     ) from error
 
+import operator
 import os
 from typing import Any
 
@@ -30,12 +31,7 @@ from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 __all__ = ["Shape", *FUNCTIONS, "one_hot_encoding", "save_model", "Recurrent", "RecurrentSequential"]
 
 
-def _finish(model: Any) -> None:
-    """Initialise the parameters with the model's own key."""
-    model.init_state_dict()
-
-
-BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, _finish, TabularModel)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, TabularModel, operator.methodcaller("init_state_dict"))
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

@@ -21,16 +21,9 @@ import jax.numpy as jnp
 from mixrl.models.jax import Model
 from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import (
-    Described,
-    Step,
-    build_plan,
-    evaluate,
-    head_outputs,
-    model_class,
-)
+from mixrl.utils.model_instantiators._generated import Described, Step, build_plan, evaluate, head_outputs, model_class
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
-from mixrl.utils.model_instantiators._layers import Layer
+from mixrl.utils.model_instantiators._layers import Layer, check_input
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._twin import DescribedJaxModel
 from mixrl.utils.model_instantiators.jax._ops import OPS, Op, RecurrentSequential, layer_ops
@@ -52,29 +45,19 @@ def sample_structs(model: Any) -> dict[str, jax.ShapeDtypeStruct]:
     return inputs
 
 
+_IMAGE = ((4,), -1, "(batch, height, width, channels)", "(NHWC, as JAX convolutions read images: no permute needed)")
+
+
 def _entries(layer: Layer | None, x: jax.Array, sizes: tuple[Any, Any], head: int, where: str) -> list[Op]:
     """The Sequential entries of ``layer`` checked against the input ``x`` (None: the token layer of ``head``).
 
     Raises:
-        ValueError: a layer gets an input of the wrong rank, or a declared input width differs from the actual one.
+        ValueError: from :func:`.._layers.check_input`.
     """
     if layer is None:
         return [Op("Dense", (("features", head), ("use_bias", True)))]
-    ops = layer_ops(layer, sizes, where)
-    if ops[0].kind == "Recurrent" and x.ndim != 2:
-        raise ValueError(
-            f"{where}: a recurrent layer needs a (batch, features) input, got shape {tuple(x.shape)} "
-            "(flatten it in an earlier container)"
-        )
-    if ops[0].kind == "Conv" and x.ndim != 4:
-        raise ValueError(
-            f"{where}: conv2d needs a (batch, height, width, channels) input (NHWC), got shape {tuple(x.shape)} "
-            "(JAX convolutions read NHWC images: no permute needed)"
-        )
-    for key, declared in ops[0].declared:
-        if declared != x.shape[-1]:
-            raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {x.shape[-1]}")
-    return ops
+    check_input(layer, tuple(x.shape), sizes, where, _IMAGE)
+    return layer_ops(layer, sizes, where)
 
 
 def _run(op: Op, x: jax.Array) -> jax.Array:

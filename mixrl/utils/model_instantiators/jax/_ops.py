@@ -98,13 +98,11 @@ class Flatten:
 class Op:
     """One entry of a container's ``nn.Sequential``: ``Dense``, ``Conv``, ``flatten``, ``Recurrent`` or an activation.
 
-    ``args`` are the Flax constructor keywords; ``declared`` the input widths the description states
-    (``in_features`` / ``in_channels``), checked by the dry run.
+    ``args`` are the Flax constructor keywords.
     """
 
     kind: str
     args: tuple[tuple[str, Any], ...] = ()
-    declared: tuple[tuple[str, int], ...] = ()
 
     def build(self) -> Callable[..., Any]:
         """A fresh module (or function) for a ``Sequential``."""
@@ -147,8 +145,6 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
         ValueError: ``bias: false`` on a recurrent layer (Flax cells always have biases).
     """
     args = dict(layer.args)
-    widths = ("in_features", "in_channels", "input_size")
-    declared = tuple((key, resolve_units(args.pop(key), *sizes)) for key in widths if key in args)
     if layer.recurrent:
         if not args.pop("bias", True):
             raise ValueError(
@@ -157,10 +153,10 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
         args = {"kind": layer.kind, "hidden_size": args["hidden_size"], "num_layers": args.get("num_layers", 1)}
         if layer.kind == "rnn":
             args["nonlinearity"] = dict(layer.args).get("nonlinearity", "tanh")
-        op = Op("Recurrent", tuple(args.items()), declared)
+        op = Op("Recurrent", tuple(args.items()))
     elif layer.kind == "linear":
         features = resolve_units(args["out_features"], *sizes)
-        op = Op("Dense", (("features", features), ("use_bias", args.get("bias", True))), declared)
+        op = Op("Dense", (("features", features), ("use_bias", args.get("bias", True))))
     elif layer.kind == "conv2d":
         op = Op(
             "Conv",
@@ -171,7 +167,6 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
                 ("padding", _padding(args.get("padding", 0))),
                 ("use_bias", args.get("bias", True)),
             ),
-            declared,
         )
     else:
         op = Op("flatten", tuple(args.items()))

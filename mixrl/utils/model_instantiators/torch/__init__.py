@@ -13,8 +13,6 @@ except ImportError as error:  # pragma: no cover - exercised only without torch
         "mixrl.utils.model_instantiators.torch needs PyTorch: install torch, then pip install 'mixrl[torch]'"
     ) from error
 
-from typing import Any
-
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import FUNCTIONS
@@ -26,11 +24,7 @@ from mixrl.utils.model_instantiators.torch._tabular import TabularModel
 __all__ = ["Shape", *FUNCTIONS, "one_hot_encoding"]
 
 
-def _finish(model: Any) -> None:
-    """Torch models are complete once built (materialised layers, on their device)."""
-
-
-BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, _finish, TabularModel)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, TabularModel)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

@@ -20,16 +20,9 @@ from mixrl._logging import logger
 from mixrl.models.torch.base import Model
 from mixrl.models.torch.rnn import rnn_specification, sequence_forward
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import (
-    Described,
-    Step,
-    build_plan,
-    evaluate,
-    head_outputs,
-    model_class,
-)
+from mixrl.utils.model_instantiators._generated import Described, Step, build_plan, evaluate, head_outputs, model_class
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
-from mixrl.utils.model_instantiators._layers import Layer, resolve_units
+from mixrl.utils.model_instantiators._layers import Layer, check_input, resolve_units
 from mixrl.utils.model_instantiators._persistence import DescribedModel
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.torch._ops import ACTIVATION_MODULES, OPS
@@ -51,10 +44,7 @@ def sample_inputs(model: Any) -> dict[str, torch.Tensor]:
     return inputs
 
 
-def _declared(layer: Layer, key: str, actual: int, sizes: tuple[Any, Any], where: str) -> None:
-    declared = layer.args.get(key)
-    if declared is not None and resolve_units(declared, *sizes) != actual:
-        raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {actual}")
+_IMAGE = ((3, 4), -3, "(batch, channels, height, width)", "(NHWC images: permute(STATES, (0, 3, 1, 2)))")
 
 
 def layer_modules(layer: Layer | None, x: torch.Tensor, sizes: tuple[Any, Any], head: int, where: str) -> list[Any]:
@@ -62,29 +52,17 @@ def layer_modules(layer: Layer | None, x: torch.Tensor, sizes: tuple[Any, Any], 
     its activation module; ``layer`` None is the single-role token layer of ``head`` units.
 
     Raises:
-        ValueError: a declared input width differs from the actual one, or a layer gets an input of the wrong rank.
+        ValueError: from :func:`.._layers.check_input`.
     """
     if layer is None:
         return [torch.nn.Linear(x.shape[-1], head)]
+    check_input(layer, tuple(x.shape), sizes, where, _IMAGE)
     args = {key: value for key, value in layer.args.items() if key not in ("in_features", "in_channels", "input_size")}
     if layer.recurrent:
-        if x.ndim != 2:
-            raise ValueError(
-                f"{where}: a {layer.kind} layer needs a (batch, features) input, got shape {tuple(x.shape)} "
-                "(flatten it in an earlier container)"
-            )
-        _declared(layer, "input_size", x.shape[-1], sizes, where)
         module: torch.nn.Module = _RECURRENT_MODULES[layer.kind](x.shape[-1], batch_first=True, **args)
     elif layer.kind == "linear":
-        _declared(layer, "in_features", x.shape[-1], sizes, where)
         module = torch.nn.Linear(x.shape[-1], resolve_units(args.pop("out_features"), *sizes), **args)
     elif layer.kind == "conv2d":
-        if x.ndim not in (3, 4):
-            raise ValueError(
-                f"{where}: conv2d needs a (batch, channels, height, width) input, got shape {tuple(x.shape)} "
-                "(NHWC images: permute(STATES, (0, 3, 1, 2)))"
-            )
-        _declared(layer, "in_channels", x.shape[-3], sizes, where)
         module = torch.nn.Conv2d(x.shape[-3], **args)
     else:
         module = torch.nn.Flatten(**args)
