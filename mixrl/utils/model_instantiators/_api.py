@@ -351,9 +351,7 @@ class Instantiators:
         """Build the model(s) a configuration document describes (the shapes: :mod:`._config`).
 
         ``config`` is a mapping, the text of a YAML document (a ``str`` with a line break) or the path of a YAML
-        file, read with ``yaml.safe_load`` only, e.g. ``{class: GaussianMixin, network: [{name: net, input:
-        STATES, layers: [64, 64], activations: elu}], output: ACTIONS}``. A model's ``description`` (also its
-        sidecar) is such a document.
+        file, read with ``yaml.safe_load`` only. A model's ``description`` (also its sidecar) is such a document.
 
         Args:
             observation_space, action_space: the model's spaces; when None, the document's ``observation_space`` /
@@ -382,9 +380,7 @@ class Instantiators:
         return {role: model for build, model in zip(request.builds, models, strict=True) for role in build.roles}
 
     def load_model(self, path: str | os.PathLike, device: Any = None) -> Any:
-        """Rebuild a model from its sidecar ``<path>.model.yaml`` (:meth:`model_from_config`), then load ``path``.
-
-        The backend's ``Model.load`` reads the weights (torch: ``weights_only=True``, strict; JAX: msgpack).
+        """Rebuild a model from its sidecar ``<path>.model.yaml`` (:meth:`model_from_config`), then loads ``path``.
 
         Returns:
             the model, in eval mode (as after ``Model.load``).

@@ -45,10 +45,7 @@ load_model = _functions.load_model
 
 
 def save_model(model: Model, path: str | os.PathLike, state_dict: StateDict | Any = None) -> None:
-    """Save an instantiated model so that :func:`load_model` rebuilds it: weights, then their description.
-
-    The weights go to ``path`` through ``model.save(path, state_dict)`` (Flax msgpack, written atomically);
-    the resolved description to ``<path>.model.yaml`` (atomically, after the weights).
+    """``model.save(path, state_dict)``: the weights, then their description ``<path>.model.yaml`` (:func:`load_model`).
 
     Raises:
         ValueError: ``model`` has no resolved description (it was not built by an instantiator, or a parameter
@@ -59,4 +56,4 @@ def save_model(model: Model, path: str | os.PathLike, state_dict: StateDict | An
             f"{type(model).__name__} has no resolved description (built by hand, or a parameter with no plain "
             "form): save it with model.save(path); load_model cannot rebuild it"
         )
-    model.save(path, state_dict)  # writes the weights, then the sidecar of the description
+    model.save(path, state_dict)
