@@ -1,10 +1,6 @@
 """The public instantiator functions, written once for every backend (framework-free front end).
 
-:class:`Instantiators` holds the functions' signatures, argument handling, description, validation,
-resolved description and configuration documents; a :class:`Backend` supplies only what differs: its model
-classes, its source templates and how a built model is finished. Each backend package exposes the bound
-methods of one ``Instantiators(BACKEND)`` as its module functions.
-
+Each backend package exposes the bound methods of one ``Instantiators(BACKEND)`` as its module functions.
 Two description styles are accepted: the definition style (``network=[...]``, ``output="..."``) and the
 legacy ``hiddens`` API (``input_shape``, ``hiddens``, ``hidden_activation``, ``output_shape``,
 ``output_activation``, ``output_scale``; also positionally in that order). Its defaults apply whenever the
@@ -18,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal
 
 import gymnasium
@@ -29,7 +26,7 @@ from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
 from mixrl.utils.model_instantiators._shared import Role, describe_shared, single_role
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, resolved_description, sidecar_path
-from mixrl.utils.model_instantiators._source import class_source
+from mixrl.utils.model_instantiators._source import class_source, model_source
 
 # defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
 INPUT: Any = LegacyDefault(Shape.STATES)
@@ -49,50 +46,34 @@ Reduction = Literal["mean", "sum", "prod", "none"]
 
 @dataclass(frozen=True)
 class Backend:
-    """What a backend adds to the front end.
+    """What a backend adds: its generated and tabular model classes, its ``_source`` module and ``finish``.
 
-    ``model_class(mixin classes, class name, instantiator name)``: a generated model class, built as ``cls(
-    observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)`` (one role:
-    a single-role model); ``source(model, network, roles)`` renders a built (not finished) model; ``finish``
-    runs on every model returned (e.g. initialise its parameters); ``tabular_class`` is built as
-    ``cls(observation_space, action_space, device, num_envs=, epsilon=)`` (rendered by ``class_source``).
+    ``model_class(mixin classes, class name, instantiator name)`` is built as ``cls(observation_space,
+    action_space, device, network=, roles=, single_forward_pass=, recurrent=)``; ``finish`` runs on every
+    model returned (JAX: initialise its parameters; torch models are complete once built).
     """
 
     model_class: Callable[[tuple[type, ...], str, str], type]
     mixin_classes: Mapping[str, type]
-    source: Callable[..., str]
-    finish: Callable[[Any], None]
+    template: ModuleType
     tabular_class: type
-
-
-def _discrete(space: Any, what: str) -> gymnasium.spaces.Discrete:
-    if not isinstance(space, gymnasium.spaces.Discrete):
-        raise ValueError(f"tabular_model needs a Discrete {what}, got {space!r}")
-    return space
+    finish: Callable[[Any], Any] = lambda model: None
 
 
 class Instantiators:
     """The instantiator functions of one backend (bound methods; see the module docstring).
 
-    Common arguments: ``observation_space`` / ``action_space`` (int, sequence of ints, gymnasium space or
-    None) and ``device`` (as for the backend's ``Model``). ``num_envs`` / ``sequence_length`` apply to
-    recurrent networks only (a container starting with a ``gru``/``lstm``/``rnn`` layer, at most one per
-    model): the rollout batch size in ``get_specification()["rnn"]["sizes"]`` and the training sequence
-    length; such a model reads ``inputs["rnn"]`` and returns its final states in ``outputs["rnn"]``.
+    ``observation_space`` / ``action_space``: int, sequence of ints, gymnasium space or None; ``device``: as
+    for the backend's ``Model``. ``num_envs`` / ``sequence_length`` (recurrent networks only: one
+    ``gru``/``lstm``/``rnn`` layer first in its container): the rollout batch size in
+    ``get_specification()["rnn"]["sizes"]`` and the training sequence length.
     """
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
     def _single(self, kind: str, arguments: Mapping[str, Any]) -> Any:
-        """A single-role model of the mixin ``kind`` (lower-case class name), or the source of its class.
-
-        ``arguments``: the instantiator's arguments by name (its ``locals()``).
-
-        Raises:
-            TypeError: both description styles are given.
-            ValueError: an invalid description or recurrent keyword (the message names it).
-        """
+        """A single-role model of the mixin ``kind`` (lower-case class name) from the instantiator's ``locals()``."""
         mixin = MIXINS[kind]
         kwargs = {key: arguments[key] for key in mixin.parameters}
         log_std = {key: arguments[key] for key in LOG_STD_PARAMETERS} if mixin.log_std else {}
@@ -104,11 +85,9 @@ class Instantiators:
     def _build(
         self, name: str, function: str, network: tuple[Container, ...], roles: list[Role], arguments: Mapping[str, Any]
     ) -> Any:
-        """``class <name>(<mixins of the roles>, Model)``: the model (finished, described), or the source of its class.
+        """``class <name>(<mixins of the roles>, Model)``: the model (finished, described), or its source.
 
-        ``arguments``: the spaces, ``device``, ``return_source``, the recurrent keywords and (shared models)
-        ``single_forward_pass``. A parameter or space with no plain form leaves the model without a resolved
-        description: it works, only saving writes no sidecar (and says why here, once).
+        A parameter or space with no plain form leaves the model without a resolved description (logged).
 
         Raises:
             ValueError: an invalid recurrent keyword, or the network does not fit the spaces.
@@ -128,7 +107,7 @@ class Instantiators:
             recurrent=recurrent,
         )
         if return_source:
-            return self.backend.source(model, network, roles)
+            return model_source(model, network, roles, self.backend.template)
         self.backend.finish(model)
         spaces = (model.observation_space, model.action_space)
         try:
@@ -313,9 +292,7 @@ class Instantiators:
                 ``output_activation``, ``output_scale``); the trunk is ``parameters[0]["network"]`` (or its legacy
                 ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
             single_forward_pass: torch: reuse the trunk computed by ``roles[0]`` for the next role on the same
-                states (and, for a recurrent trunk, the same ``inputs["rnn"]`` / ``inputs["terminated"]``
-                tensors). JAX: saved in the description; no cache survives one ``apply`` under jit, so each call
-                computes the trunk once, then only the head of its role.
+                states (and recurrent inputs); JAX: only saved in the description (no cache survives jit).
             return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
             num_envs, sequence_length: as for :meth:`categorical_model`; every role returns the same final states.
 
@@ -339,24 +316,23 @@ class Instantiators:
     ) -> Any:
         """A ``TabularMixin`` model: a Q-table ``q_table`` (num_envs, n_observations, n_actions) of zeros.
 
-        ``act`` is epsilon-greedy over the table: per environment row, the greedy action
-        ``argmax(q_table[env, state])`` (ties: the lowest index), replaced with probability ``epsilon`` by a
-        uniformly random action; greedy in eval mode or with ``epsilon=0``. Actions are
-        (num_envs, 1) ints offset by the action space's ``start``.
+        ``act`` is per environment row ``argmax(q_table[env, state])`` (ties: the lowest index), replaced with
+        probability ``epsilon`` by a uniform random action (greedy in eval mode); (num_envs, 1) ints offset by
+        the action space's ``start``.
 
         Args:
             observation_space, action_space: ``gymnasium.spaces.Discrete`` spaces.
             num_envs: parallel environments: the rows of ``inputs["states"]`` and the table's first dimension.
-            variant: the policy over the table; ``"epsilon-greedy"`` is the only one.
-            epsilon: exploration probability in [0, 1] (``model.epsilon``, may be changed later).
+            variant: ``"epsilon-greedy"`` (the only one); ``epsilon``: in [0, 1] (``model.epsilon``).
             return_source: return the source of an equivalent ``TabularModel`` class instead of a model.
 
         Raises:
             ValueError: a space that is not Discrete, an unknown ``variant``, ``epsilon`` outside [0, 1] or
                 ``num_envs`` not a positive int.
         """
-        _discrete(observation_space, "observation space")
-        _discrete(action_space, "action space")
+        for space, what in ((observation_space, "observation space"), (action_space, "action space")):
+            if not isinstance(space, gymnasium.spaces.Discrete):
+                raise ValueError(f"tabular_model needs a Discrete {what}, got {space!r}")
         if variant not in TABULAR_VARIANTS:
             raise ValueError(f"unknown tabular_model variant {variant!r}: expected one of {list(TABULAR_VARIANTS)}")
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
@@ -372,22 +348,10 @@ class Instantiators:
     def model_from_config(
         self, config: Config, observation_space: Any = None, action_space: Any = None, device: Any = None
     ) -> Any:
-        """Build the model(s) a configuration document describes (JAX: initialised, like every instantiator's).
+        """Build the model(s) a configuration document describes (the shapes: :mod:`._config`).
 
         ``config`` is a mapping, the text of a YAML document (a ``str`` with a line break) or the path of a YAML
-        file, read with ``yaml.safe_load`` only. It names the kind and its parameters::
-
-            class: GaussianMixin          # or GaussianModel / gaussian_model / CategoricalMixin / ... / Shared
-            clip_actions: false
-            network:
-              - {name: net, input: STATES, layers: [64, 64], activations: elu}
-            output: ACTIONS
-
-        A shared model is ``class: Shared`` with ``roles: {policy: {class: GaussianMixin, network: ..., output:
-        ACTIONS}, value: {class: DeterministicMixin, output: ONE}}`` (the trunk is the first role's network) and
-        optionally ``single_forward_pass``. ``num_envs`` / ``sequence_length`` configure a recurrent network. The
-        skrl runner shape ``models: {separate: false, policy: {...}, value: {...}}`` is accepted too. A model's
-        ``description`` (also the sidecar saved beside its weights) is such a document.
+        file, read with ``yaml.safe_load`` only. A model's ``description`` (also its sidecar) is such a document.
 
         Args:
             observation_space, action_space: the model's spaces; when None, the document's ``observation_space`` /
@@ -416,12 +380,7 @@ class Instantiators:
         return {role: model for build, model in zip(request.builds, models, strict=True) for role in build.roles}
 
     def load_model(self, path: str | os.PathLike, device: Any = None) -> Any:
-        """Rebuild a model from the description saved beside its weights, then load the weights.
-
-        Saving an instantiated model (torch: ``Model.save``; JAX: ``save_model``) writes the weights to ``path``
-        and the resolved description to the sidecar ``<path>.model.yaml``. This reads the sidecar
-        (``yaml.safe_load``), builds the model with :meth:`model_from_config` on ``device`` and loads ``path``
-        with the backend's ``Model.load`` (torch: ``weights_only=True``, strict; JAX: msgpack, never pickle).
+        """Rebuild a model from its sidecar ``<path>.model.yaml`` (:meth:`model_from_config`), then loads ``path``.
 
         Returns:
             the model, in eval mode (as after ``Model.load``).

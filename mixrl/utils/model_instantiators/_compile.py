@@ -1,12 +1,8 @@
 """Checked expression trees compiled into small callable nodes over a backend's ops table, framework-free.
 
-A node is called with the environment of one forward pass (token values and container outputs by name)
-and returns a value, so the per-call path walks no AST and never executes text. Nodes are
-``operator.itemgetter`` objects and partials of module functions (no closures), so generated models
-deep-copy and pickle, and Flax clones share them.
-
-The meaning of every operation is fixed here, the same on every backend; an :class:`Ops` table only
-supplies the tensor calls:
+A node is called with the environment of one forward pass (token values and container outputs by name), so
+the per-call path walks no AST. Nodes are itemgetters and partials of module functions (they deep-copy and
+pickle). The meaning of every operation is fixed here; an :class:`Ops` table only supplies the tensor calls:
 
 * ``concatenate([a, b, ...])`` joins along the **last** axis;
 * ``permute(x, dims)`` reorders the axes like ``numpy.transpose(x, dims)``;
@@ -81,6 +77,20 @@ def _const(value: Any) -> Node:
 
 def _call(function: Callable[..., Any], *args: Node) -> Node:
     return functools.partial(_apply, function, args)
+
+
+ONE_HOT_DOC = """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+
+    Args:
+        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
+        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values.
+
+    Returns:
+        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
+
+    Raises:
+        ValueError: another space, or ``x`` has the wrong number of values per sample.
+    """
 
 
 class OneHot:

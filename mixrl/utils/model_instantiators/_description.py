@@ -23,14 +23,7 @@ from mixrl.utils.model_instantiators._expressions import (
     canonical_token,
     parse_expression,
 )
-from mixrl.utils.model_instantiators._layers import (
-    Layer,
-    activation,
-    activations_data,
-    layer_data,
-    parse_layers,
-    units,
-)
+from mixrl.utils.model_instantiators._layers import Layer, activation, activations_data, layer_data, parse_layers, units
 
 LEGACY_KEYS = ("input_shape", "hiddens", "hidden_activation", "output_shape", "output_activation", "output_scale")
 LEGACY_DEFAULTS = {
@@ -250,16 +243,31 @@ def describe(network: Any, output: Any, legacy: Mapping[str, Any], output_activa
         ValueError: an invalid description.
     """
     given = {key: value for key, value in legacy.items() if not isinstance(value, LegacyDefault)}
-    if network or not (isinstance(output, str) and not output.strip()):
-        if given:
-            raise TypeError(f"pass either network/output or the legacy keywords {sorted(given)}, not both")
-        if not network:
-            raise ValueError(f"output={output!r} needs a network=[...] definition (or use the legacy keywords)")
-        containers = parse_network(network)
+    containers, trunk = describe_trunk(network, output, given)
+    if "network" in trunk:
         parsed = parse_output(output, [c.name for c in containers])
-        return Description(containers, parsed, {"network": network_data(containers), "output": output_text(parsed)})
+        return Description(containers, parsed, {**trunk, "output": output_text(parsed)})
     if given:
         note_legacy()
-    container, trunk = legacy_trunk(given)
     parsed, head = legacy_head(given, output_activation, ["net"])
-    return Description((container,), parsed, {**trunk, **head})
+    return Description(containers, parsed, {**trunk, **head})
+
+
+def describe_trunk(
+    network: Any, output: Any, given: Mapping[str, Any], where: str = ""
+) -> tuple[tuple[Container, ...], dict[str, Any]]:
+    """The containers of ``network``, or without a definition the legacy ``net`` of ``given``, and their plain data.
+
+    Raises:
+        TypeError: both styles are given.
+        ValueError: an output without a network, or an invalid description.
+    """
+    if network or not (isinstance(output, str) and not output.strip()):
+        if given:
+            raise TypeError(f"{where}mixes network/output with the legacy keywords {sorted(given)}: pass one, not both")
+        if not network:
+            raise ValueError(f"{where}output={output!r} needs a network=[...] definition (or use the legacy keywords)")
+        containers = parse_network(network)
+        return containers, {"network": network_data(containers)}
+    container, data = legacy_trunk(given)
+    return (container,), data

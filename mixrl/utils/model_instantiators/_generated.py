@@ -194,6 +194,41 @@ def check_heads(heads: Mapping[str, Head], env: Env, last: str, layer: Callable[
             raise ValueError(f"{head.what} has {output.shape[-1]} features, expected {head.width} for the mixin")
 
 
+def build_plan(
+    model: Any,
+    network: Sequence[Container],
+    roles: Sequence[Role],
+    ops: Ops,
+    entries: Callable[..., list[Any]],
+    run: Callable[[Any, Any], Any],
+    layer: Callable[[Head, Any], Any],
+    dry_run: Callable[[Callable[[Mapping[str, Any]], None]], Any],
+    single_forward_pass: bool,
+) -> Plan:
+    """The plan of a model: its heads planned, then the network and the heads dry-run on a sample of the spaces.
+
+    Args:
+        entries: as for :func:`trace`, with the model's ``(num_observations, num_actions)`` and the token
+            layer's units before ``where``; ``run``: as for :func:`trace`; ``layer``: as for :func:`check_heads`.
+        dry_run: calls its argument on the sample inputs (e.g. inside ``jax.eval_shape``).
+
+    Raises:
+        ValueError: the network or an output does not fit the spaces.
+    """
+    inline, heads = plan_heads(model, network, roles, ops)
+    sizes, traced = (model.num_observations, model.num_actions), []
+
+    def check(sample: Mapping[str, Any]) -> None:
+        units = lambda layer, x, where: entries(layer, x, sizes, inline or 0, where)  # noqa: E731
+        token_readers, containers, env = trace(model, network, sample, ops, units, run, inline)
+        check_heads(heads, env, network[-1].name, layer, ops)
+        steps = [Step(c, node, tuple(built), bool(c.layers) and c.layers[0].recurrent) for c, node, built in containers]
+        traced.append(Plan(token_readers, tuple(steps), heads, bool(single_forward_pass)))
+
+    dry_run(check)
+    return traced[0]
+
+
 def evaluate(model: Any, plan: Plan, inputs: Mapping[str, Any]) -> Env:
     """Token values and container outputs of one call; a recurrent container reads ``inputs["rnn"]``.
 

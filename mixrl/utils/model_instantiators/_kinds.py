@@ -49,6 +49,8 @@ MIXINS = {
         Mixin("MultivariateGaussianMixin", "multivariate_gaussian_model", _GAUSSIAN, True, "tanh"),
     )
 }
+# the functions every backend package exposes (bound methods of ``_api.Instantiators``)
+FUNCTIONS = (*(m.function for m in MIXINS.values()), "shared_model", "tabular_model", "model_from_config", "load_model")
 LOG_STD_PARAMETERS = {"initial_log_std": 0, "fixed_log_std": False}
 # sequence_length: short enough for truncated backpropagation through time to stay cheap, and a divisor of
 # the rollout lengths agents usually use (16, 32, ..., 2048); skrl's hand-written RNN examples use 128

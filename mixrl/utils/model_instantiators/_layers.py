@@ -213,3 +213,26 @@ def activations_data(layers: Sequence[Layer]) -> str | list[str | None]:
     if len(names) == 1 and None not in names:
         return str(names.pop())
     return [layer.activation for layer in layers] if names - {None} else []
+
+
+def check_input(layer: Layer, shape: tuple[int, ...], sizes: tuple[Any, Any], where: str, image: tuple) -> None:
+    """Check the input ``shape`` of ``layer``: its rank, and the input widths its description declares.
+
+    Args:
+        image: the backend's conv2d input: its allowed ranks, channel axis, layout and a hint.
+
+    Raises:
+        ValueError: an input of the wrong rank, or a declared input width that differs from the actual one.
+    """
+    ranks, channels, layout, hint = image
+    if layer.recurrent and len(shape) != 2:
+        raise ValueError(
+            f"{where}: a {layer.kind} layer needs a (batch, features) input, got shape {shape} "
+            "(flatten it in an earlier container)"
+        )
+    if layer.kind == "conv2d" and len(shape) not in ranks:
+        raise ValueError(f"{where}: conv2d needs a {layout} input, got shape {shape} {hint}")
+    for key, axis in (("in_features", -1), ("in_channels", channels), ("input_size", -1)):
+        declared = layer.args.get(key)
+        if declared is not None and resolve_units(declared, *sizes) != (actual := shape[axis]):
+            raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {actual}")

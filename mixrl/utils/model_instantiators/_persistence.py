@@ -1,20 +1,11 @@
-"""What the models the instantiators generate add to ``save``/``load``/``migrate`` (framework-free).
+"""What the generated models add to ``save``/``load``/``migrate`` (framework-free): :class:`DescribedModel`.
 
-The base ``Model`` of each backend knows nothing of the instantiators; the generated classes get
-:class:`DescribedModel` (JAX: its subclass ``DescribedJaxModel``) as an extra base, ahead of ``Model``:
-
-* ``save`` writes the weights (the backend's ``Model.save``, atomic), then the resolved description as
-  the sidecar ``<path>.model.yaml`` (atomic), so ``load_model(path)`` rebuilds the model. The pair stays
-  consistent: a failed weights write keeps the old pair, a failed sidecar write removes the old sidecar
-  (and raises), and a model without description removes a stale one. The sidecar records the sha256 of the
-  weights, so a save killed between the two renames (new weights, old sidecar) is a clear ``ValueError`` of
-  ``load_model`` naming both files, never a silently mismatched model (the writes are not reordered: a
-  description without weights would be no better); temporary files of a killed save are removed by the next;
-* the legacy ``hiddens`` API's layer names (``net.N.*``, ``mean_net.*``, ``value_net.*``) of a checkpoint
-  are renamed to the current layout, through the hook ``_adapt_external_state`` that the torch
-  ``Model.load``/``migrate`` call on every external state dict;
-* JAX models also get ``torch_twin`` (:mod:`._twin`: it imports the torch instantiators, which import
-  this module).
+``save`` writes the weights, then the resolved description as the sidecar ``<path>.model.yaml`` (both atomic;
+a failed sidecar write removes the old sidecar, a model without description removes a stale one). The sidecar
+records the sha256 of the weights, so a save killed between the two renames is a clear ``ValueError`` of
+``load_model`` naming both files; the temporary files of a killed save are removed by the next. Legacy
+``hiddens``-era checkpoint names (``net.N.*``, ...) are renamed through the torch hook ``_adapt_external_state``.
+JAX models also get ``torch_twin`` (:mod:`._twin`).
 """
 
 from __future__ import annotations

@@ -20,12 +20,10 @@ from mixrl.utils.model_instantiators._description import (
     Container,
     Description,
     Output,
+    describe_trunk,
     legacy_head,
-    legacy_trunk,
-    network_data,
     note_legacy,
     output_text,
-    parse_network,
     parse_output,
 )
 from mixrl.utils.model_instantiators._expressions import Shape
@@ -117,17 +115,9 @@ def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[
         "hidden_activation": LEGACY_DEFAULTS["hidden_activation"],
     }
     trunk.update({key: first[key] for key in trunk if key in first})
-    legacy = not first.get("network")
-    if legacy:
-        if "output" in first and first["output"]:
-            raise ValueError(f"parameters[0] gives output={first['output']!r} but no network")
-        container, trunk_data = legacy_trunk(first)
-        network: tuple[Container, ...] = (container,)
-    elif any(key in first for key in LEGACY_KEYS):
-        raise TypeError(f"parameters[0] mixes network/output with the legacy keywords {list(LEGACY_KEYS)}")
-    else:
-        network = parse_network(first["network"])
-        trunk_data = {"network": network_data(network)}
+    given = {key: first[key] for key in LEGACY_KEYS if key in first}
+    network, trunk_data = describe_trunk(first.get("network"), first.get("output") or "", given, "parameters[0] ")
+    legacy = "network" not in trunk_data
     names = [container.name for container in network]
     result = []
     for i, (mixin, role, params) in enumerate(zip(mixins, roles, parameters, strict=True)):

@@ -1,14 +1,9 @@
 """The resolved description of an instantiated model and its sidecar file beside a checkpoint, framework-free.
 
-The resolved description is a configuration document of :mod:`._config` with every default filled in: the
-kind (``class``), the mixin parameters, the network in canonical form (or the legacy keys, when the model
-was described in that style), the output, the recurrent keywords of a recurrent network and the encoded
-spaces. It holds only ``None``, bools, ints, floats, strings, lists and string-keyed dicts, so it dumps as
-YAML or JSON, and ``model_from_config(description)`` builds the same model again.
-
-``Model.save("runs/policy.pt")`` of an instantiated model writes the weights to ``runs/policy.pt`` and its
-resolved description to the sidecar ``runs/policy.pt.model.yaml``, so the checkpoint can rebuild its own
-model (``load_model``).
+The resolved description is a :mod:`._config` document with every default filled in (kind, mixin parameters,
+canonical network or legacy keys, output, recurrent keywords, encoded spaces), in plain data only, so
+``model_from_config(description)`` builds the same model; ``Model.save("policy.pt")`` writes it to
+``policy.pt.model.yaml``.
 """
 
 from __future__ import annotations

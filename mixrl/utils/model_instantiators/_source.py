@@ -2,8 +2,16 @@
 
 The text is for inspection and code generation only: mixrl never executes it. It is rendered from the
 built model (so layer sizes are the inferred ones) and the checked expression trees; it imports mixrl and
-runs standalone. A backend's :class:`Template` supplies only its calls: imports, the module constructors,
-the recurrent call and where modules are created (``__init__`` or Flax's ``setup``).
+runs standalone. A backend's ``_source`` module is the template; it supplies only its calls:
+
+``FUNCTIONS``: expression function -> (callee text, constant keywords); ``TOKEN_LINES``: the line computing
+each input token; ``IMPORTS`` / ``HELPERS``: (text the body uses, import line; ``""`` always) before and after
+the mixin imports of ``PACKAGE``; ``MODEL_INIT``: the base constructor call; ``EXTRA_PARAMETERS``: last
+constructor parameters; ``SETUP``: modules are created in ``setup()`` (Flax); ``CALL``: the forward method;
+``container(model, step)``, ``layer(model, role)``, ``log_std(log_std)``: constructor text of a container, a
+``<role>_layer`` and ``log_std_parameter``; ``recurrent(model, name, value)``: trunk lines of the recurrent
+container; ``specification(model)``: the ``get_specification`` method; ``trunk_call(model, names)``:
+``compute`` line(s) evaluating the shared trunk into ``names``.
 """
 
 from __future__ import annotations
@@ -12,12 +20,11 @@ import ast
 import copy
 import inspect
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import LogStd, Step
 from mixrl.utils.model_instantiators._shared import Role
 
 TOKEN_NAMES = {
@@ -28,38 +35,6 @@ TOKEN_NAMES = {
     "ACTION_SPACE": "self.action_space",
 }
 Functions = Mapping[str, tuple[str, Mapping[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Template:
-    """What a backend's rendered class differs in.
-
-    ``functions``: expression function -> (callee text, constant keywords); ``token_lines``: the line computing
-    each input token; ``imports`` / ``helpers``: (text the body uses, import line) before and after the model
-    and mixin imports (``""`` always), ``model_import`` the import of ``Model``, ``package`` that of the mixin
-    modules; ``model_init``: the base constructor call; ``extra_parameters``: last
-    constructor parameters; ``setup``: modules are created in ``setup()`` (Flax); ``call``: the forward method;
-    ``container``, ``layer``, ``log_std``: constructor text of a container, a ``<role>_layer`` and
-    ``log_std_parameter``; ``recurrent``: trunk lines of the recurrent container; ``specification``: the
-    ``get_specification`` method; ``trunk_call``: ``compute`` line(s) evaluating the shared trunk into ``names``.
-    """
-
-    functions: Functions
-    token_lines: Mapping[str, str]
-    imports: tuple[tuple[str, str], ...]
-    model_import: str
-    package: str
-    helpers: tuple[tuple[str, str], ...]
-    model_init: str
-    extra_parameters: tuple[str, ...]
-    setup: bool
-    call: str
-    container: Callable[[Any, Step], list[str]]
-    layer: Callable[[Any, str], str]
-    log_std: Callable[[LogStd], list[str]]
-    recurrent: Callable[[Any, str, str], list[str]]
-    specification: Callable[[Any], list[str]]
-    trunk_call: Callable[[Any, str], list[str]]
 
 
 class _Renderer(ast.NodeTransformer):
@@ -115,21 +90,20 @@ def signature(extra: Sequence[str]) -> list[str]:
     return ["    def __init__(", "        self,", *(f"        {p}," for p in parameters), "    ):"]
 
 
-def _header(template: Template, mixins: Sequence[Any], body: str) -> list[str]:
+def _header(template: ModuleType, mixins: Sequence[Any], body: str) -> list[str]:
     """Imports for what ``body`` uses: the framework, the model and mixins, then mixrl helpers."""
-    lines = [line for used, line in template.imports if used in body]
-    lines += ["", template.model_import]
-    lines += sorted({f"from {template.package}.{mixin.module} import {mixin.name}" for mixin in mixins})
-    return lines + [line for used, line in template.helpers if used in body]
+    lines = [line for used, line in template.IMPORTS if used in body]
+    lines += sorted({f"from {template.PACKAGE}.{mixin.module} import {mixin.name}" for mixin in mixins})
+    return lines + [line for used, line in template.HELPERS if used in body]
 
 
-def model_source(model: Any, network: Sequence[Container], roles: Sequence[Role], template: Template) -> str:
+def model_source(model: Any, network: Sequence[Container], roles: Sequence[Role], template: ModuleType) -> str:
     """Source of ``class <Kind>Model(<Kind>Mixin, Model)`` (one role) or ``class SharedModel(<mixins>, Model)``."""
     plan, single, recurrent = model._plan, len(roles) == 1, model.recurrent_parameters
     mixins = list({role.mixin.name: role.mixin for role in roles}.values())
     last, outputs = network[-1].name, '{"rnn": rnn_states}' if recurrent else "{}"
     parameters = [] if recurrent is None else [f"{key}={value}" for key, value in recurrent.items()]
-    body = [template.model_init]
+    body = [template.MODEL_INIT]
     body += [] if recurrent is None else ["self.num_envs = num_envs", "self.sequence_length = sequence_length"]
     modules = [line for step in plan.steps if step.entries for line in template.container(model, step)]
     for role in roles:
@@ -143,25 +117,25 @@ def model_source(model: Any, network: Sequence[Container], roles: Sequence[Role]
         head = plan.heads[role.name]
         modules += [] if head.log_std is None else template.log_std(head.log_std)
     lines = [f"class {type(model).__name__}({', '.join(mixin.name for mixin in mixins)}, Model):"]
-    lines += signature([*parameters, *template.extra_parameters])
-    if template.setup:
+    lines += signature([*parameters, *template.EXTRA_PARAMETERS])
+    if template.SETUP:
         lines += [*indent(body, 2), *template.specification(model), "", "    def setup(self):", *indent(modules, 2)]
     else:
         lines += [*indent([*body, "", *modules], 2), *template.specification(model)]
     tokens = set().union(*(container.input.tokens for container in network))
-    trunk = [line for token, line in template.token_lines.items() if token in tokens]
+    trunk = [line for token, line in template.TOKEN_LINES.items() if token in tokens]
     for step in plan.steps:
-        name, value = step.name, expression_source(step.container.input.tree, {}, template.functions)
+        name, value = step.name, expression_source(step.container.input.tree, {}, template.FUNCTIONS)
         if step.recurrent:
             trunk += template.recurrent(model, name, value)
         else:
             trunk.append(f"{name} = self.{name}_container({value})" if step.entries else f"{name} = {value}")
 
     def returned(role: Role, name: str) -> str:
-        expression = expression_source(role.output.expression.tree, {role.output.token: name}, template.functions)
+        expression = expression_source(role.output.expression.tree, {role.output.token: name}, template.FUNCTIONS)
         return f"return {expression}, {'self.log_std_parameter, ' if role.mixin.log_std else ''}{outputs}"
 
-    forward = f'    def {template.call}(self, inputs, role=""):'
+    forward = f'    def {template.CALL}(self, inputs, role=""):'
     if single:
         lines += ["", forward, *indent([*trunk, returned(roles[0], last)], 2)]
     else:

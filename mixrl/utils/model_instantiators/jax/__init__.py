@@ -1,17 +1,8 @@
-"""JAX/Flax model instantiators: ready-to-use models from a declarative description.
+"""JAX/Flax model instantiators: the functions of :class:`.._api.Instantiators` on this backend.
 
-The functions, their arguments, description styles and defaults are those of the framework-free front end
-(:class:`mixrl.utils.model_instantiators._api.Instantiators`); this backend adds its ops table and Flax
-layer entries and recurrent container (``_ops``), its model classes (``_models``, ``_tabular``) and its source
-templates (``_source``).
-
-Models are setup-style Flax modules: one ``nn.Sequential`` per container (``<name>_container``, entries
-``layers_<i>`` in the order layer, activation, ...), ``nn.Dense`` for ``linear``, ``nn.Conv`` for ``conv2d``
-(NHWC inputs: an image space's flat states are reshaped to (batch, height, width, channels)), ``<role>_layer``
-heads of shared models and ``log_std_parameter`` (a constant outside ``params`` with ``fixed_log_std=True``).
-Every model is returned **initialised** with its own key; calling ``init_state_dict`` again keeps those
-parameters unless a ``key`` is given. :func:`save_model` writes the resolved description beside the msgpack
-weights and :func:`load_model` rebuilds the model from both.
+It adds its ops table and Flax entries (``_ops``), its model classes (``_models``, ``_tabular``: setup-style Flax
+modules, returned initialised with their own key) and its source template (``_source``). :func:`save_model`
+writes the resolved description beside the msgpack weights and :func:`load_model` rebuilds the model from both.
 """
 
 from __future__ import annotations
@@ -24,41 +15,23 @@ except ImportError as error:  # pragma: no cover - exercised only without jax/fl
         "mixrl.utils.model_instantiators.jax needs JAX and Flax: install them with the extra: pip install 'mixrl[jax]'"
     ) from error
 
+import operator
 import os
 from typing import Any
 
 from mixrl.models.jax import Model, StateDict
 from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
+from mixrl.utils.model_instantiators._kinds import FUNCTIONS
+from mixrl.utils.model_instantiators.jax import _source
 from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated_class
 from mixrl.utils.model_instantiators.jax._ops import Recurrent, RecurrentSequential, one_hot_encoding
-from mixrl.utils.model_instantiators.jax._source import source
 from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 
-__all__ = [
-    "Shape",
-    "categorical_model",
-    "deterministic_model",
-    "gaussian_model",
-    "load_model",
-    "model_from_config",
-    "multicategorical_model",
-    "multivariate_gaussian_model",
-    "one_hot_encoding",
-    "save_model",
-    "shared_model",
-    "tabular_model",
-    "Recurrent",
-    "RecurrentSequential",
-]
+__all__ = ["Shape", *FUNCTIONS, "one_hot_encoding", "save_model", "Recurrent", "RecurrentSequential"]
 
 
-def _finish(model: Any) -> None:
-    """Initialise the parameters with the model's own key."""
-    model.init_state_dict()
-
-
-BACKEND = Backend(generated_class, MIXIN_CLASSES, source, _finish, TabularModel)
+BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, TabularModel, operator.methodcaller("init_state_dict"))
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model
@@ -72,10 +45,7 @@ load_model = _functions.load_model
 
 
 def save_model(model: Model, path: str | os.PathLike, state_dict: StateDict | Any = None) -> None:
-    """Save an instantiated model so that :func:`load_model` rebuilds it: weights, then their description.
-
-    The weights go to ``path`` through ``model.save(path, state_dict)`` (Flax msgpack, written atomically);
-    the resolved description to ``<path>.model.yaml`` (atomically, after the weights).
+    """``model.save(path, state_dict)``: the weights, then their description ``<path>.model.yaml`` (:func:`load_model`).
 
     Raises:
         ValueError: ``model`` has no resolved description (it was not built by an instantiator, or a parameter
@@ -86,4 +56,4 @@ def save_model(model: Model, path: str | os.PathLike, state_dict: StateDict | An
             f"{type(model).__name__} has no resolved description (built by hand, or a parameter with no plain "
             "form): save it with model.save(path); load_model cannot rebuild it"
         )
-    model.save(path, state_dict)  # writes the weights, then the sidecar of the description
+    model.save(path, state_dict)

@@ -1,16 +1,10 @@
 """The Flax model classes built by the JAX instantiators, and their shape-only dry run.
 
 A generated model is a setup-style Flax module: ``setup()`` creates one ``nn.Sequential`` per container
-(``<name>_container``, entries ``layers_<i>`` in the order layer, activation, layer, ...: the :class:`~._ops.Op`
-entries of the plan, so parameter names follow skrl 1.4; the single-role token layer is the last entry of the
-last container), the ``<role>_layer`` Dense heads of a shared model and ``log_std_parameter``.
-``__call__(inputs, role)`` reads the input tokens, runs the containers, then the head of ``role`` (static
-under ``jax.jit``). Flax infers input widths itself; the dry run (``jax.eval_shape`` on one sample of the
-spaces: nothing is computed or compiled) checks every layer against its real input shape. The plan lives
-in the plain attribute ``_plan``, which ``Model.clone`` copies to the clones Flax makes in
-``init``/``apply``; a clone's constructor receives only the spaces and device. A shared model keeps no
-cache across calls (none can outlive one ``apply`` inside jit), so ``single_forward_pass`` is recorded in
-the description only: an agent that jits policy and value together lets XLA share the common work.
+(``<name>_container``, the plan's :class:`~._ops.Op` entries ``layers_<i>``, named as in skrl 1.4), the
+``<role>_layer`` Dense heads and ``log_std_parameter``. The dry run is ``jax.eval_shape`` on one sample of the
+spaces (nothing computed). The plan lives in the plain attribute ``_plan``, which ``Model.clone`` copies to
+Flax's clones. No cache outlives one ``apply`` under jit, so ``single_forward_pass`` is only recorded.
 """
 
 from __future__ import annotations
@@ -27,19 +21,9 @@ import jax.numpy as jnp
 from mixrl.models.jax import Model
 from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import (
-    Described,
-    Plan,
-    Step,
-    check_heads,
-    evaluate,
-    head_outputs,
-    model_class,
-    plan_heads,
-    trace,
-)
+from mixrl.utils.model_instantiators._generated import Described, Step, build_plan, evaluate, head_outputs, model_class
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
-from mixrl.utils.model_instantiators._layers import Layer
+from mixrl.utils.model_instantiators._layers import Layer, check_input
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators._twin import DescribedJaxModel
 from mixrl.utils.model_instantiators.jax._ops import OPS, Op, RecurrentSequential, layer_ops
@@ -61,29 +45,19 @@ def sample_structs(model: Any) -> dict[str, jax.ShapeDtypeStruct]:
     return inputs
 
 
+_IMAGE = ((4,), -1, "(batch, height, width, channels)", "(NHWC, as JAX convolutions read images: no permute needed)")
+
+
 def _entries(layer: Layer | None, x: jax.Array, sizes: tuple[Any, Any], head: int, where: str) -> list[Op]:
     """The Sequential entries of ``layer`` checked against the input ``x`` (None: the token layer of ``head``).
 
     Raises:
-        ValueError: a layer gets an input of the wrong rank, or a declared input width differs from the actual one.
+        ValueError: from :func:`.._layers.check_input`.
     """
     if layer is None:
         return [Op("Dense", (("features", head), ("use_bias", True)))]
-    ops = layer_ops(layer, sizes, where)
-    if ops[0].kind == "Recurrent" and x.ndim != 2:
-        raise ValueError(
-            f"{where}: a recurrent layer needs a (batch, features) input, got shape {tuple(x.shape)} "
-            "(flatten it in an earlier container)"
-        )
-    if ops[0].kind == "Conv" and x.ndim != 4:
-        raise ValueError(
-            f"{where}: conv2d needs a (batch, height, width, channels) input (NHWC), got shape {tuple(x.shape)} "
-            "(JAX convolutions read NHWC images: no permute needed)"
-        )
-    for key, declared in ops[0].declared:
-        if declared != x.shape[-1]:
-            raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {x.shape[-1]}")
-    return ops
+    check_input(layer, tuple(x.shape), sizes, where, _IMAGE)
+    return layer_ops(layer, sizes, where)
 
 
 def _run(op: Op, x: jax.Array) -> jax.Array:
@@ -120,20 +94,9 @@ class Generated(Described, DescribedJaxModel, Model):
                 raise TypeError(f"{type(self).__name__} is built by the instantiators: call {function}(...) instead")
             nn.Module.__post_init__(self)
             return
-        inline, heads = plan_heads(self, network, roles, OPS)
-        sizes, traced = (self.num_observations, self.num_actions), []
-
-        def run(inputs: Mapping[str, Any]) -> None:
-            entries = lambda layer, x, where: _entries(layer, x, sizes, inline or 0, where)  # noqa: E731
-            token_readers, containers, env = trace(self, network, inputs, OPS, entries, _run, inline)
-            dense = lambda head, x: _run(Op("Dense", (("features", head.layer),)), x)  # noqa: E731
-            check_heads(heads, env, network[-1].name, dense, OPS)
-            traced.append((token_readers, containers))
-
-        jax.eval_shape(run, sample_structs(self))
-        token_readers, containers = traced[0]
-        steps = [Step(c, node, tuple(ops), bool(ops) and ops[0].kind == "Recurrent") for c, node, ops in containers]
-        self._plan = Plan(token_readers, tuple(steps), heads, bool(single_forward_pass))
+        dense = lambda head, x: _run(Op("Dense", (("features", head.layer),)), x)  # noqa: E731
+        dry_run = lambda check: jax.eval_shape(check, sample_structs(self))  # noqa: E731
+        self._plan = build_plan(self, network, roles, OPS, _entries, _run, dense, dry_run, single_forward_pass)
         self._mixrl_set_recurrent(recurrent)
         for role in roles:
             mixin: Any = MIXIN_CLASSES[role.mixin.name]

@@ -1,12 +1,8 @@
 """The JAX ops table of the expression language, and the Flax entries of a container's ``nn.Sequential``.
 
-A layer becomes an :class:`Op`: ``nn.Dense(features, use_bias)`` for ``linear``, ``nn.Conv(features,
-kernel_size, strides, padding, use_bias)`` for ``conv2d`` (NHWC inputs; padding strings upper-cased, torch's
-default padding 0 is ``"VALID"``), :class:`Flatten` (torch's ``start_dim`` / ``end_dim``) for ``flatten``,
-:class:`mixrl.models.jax.rnn.Recurrent` for ``gru`` / ``lstm`` / ``rnn``; then its activation (a ``flax.linen``
-function) as its own entry, so entry indices follow torch (``layers_0``, activation, ``layers_2``, ...).
-An ``Op`` builds a fresh entry (inside a model's ``setup()``) and renders its source. The container of a
-recurrent layer is a :class:`RecurrentSequential`.
+A layer becomes an :class:`Op` (``nn.Dense``, ``nn.Conv`` on NHWC inputs with torch's default padding 0 as
+``"VALID"``, :class:`Flatten`, :class:`mixrl.models.jax.rnn.Recurrent`), then its activation as its own entry,
+so entry indices follow torch (``layers_0``, activation, ``layers_2``, ...).
 """
 
 from __future__ import annotations
@@ -22,22 +18,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from mixrl.models.jax.rnn import Recurrent
-from mixrl.utils.model_instantiators._compile import OneHot, Ops
+from mixrl.utils.model_instantiators._compile import ONE_HOT_DOC, OneHot, Ops
+from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.model_instantiators._layers import Layer, resolve_units
 from mixrl.utils.model_instantiators._source import literal
 from mixrl.utils.spaces.jax import unflatten_tensorized_space
 
 # flax.linen functions, so a Sequential holds them as layers and return_source names them (``nn.<name>``)
 ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": nn.relu,
-    "tanh": nn.tanh,
-    "sigmoid": nn.sigmoid,
-    "leaky_relu": nn.leaky_relu,
-    "elu": nn.elu,
-    "softplus": nn.softplus,
-    "softsign": nn.soft_sign,
-    "selu": nn.selu,
-    "softmax": nn.softmax,  # over the last axis
+    name: getattr(nn, "soft_sign" if name == "softsign" else name)
+    for name in ACTIVATIONS  # softmax: last axis
 }
 FLAX_NAMES = {name: function.__name__ for name, function in ACTIVATION_FUNCTIONS.items()}
 
@@ -71,19 +61,10 @@ OPS = Ops(jax.Array, _concatenate, jnp.transpose, _getitem, jnp.reshape, _unflat
 
 
 def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDiscrete, x: jax.Array) -> jax.Array:
-    """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+    return OneHot(space, OPS)(jnp.asarray(x))  # x: ints or floats
 
-    Args:
-        space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
-        x: (batch, 1) or (batch,) Discrete values, (batch, *nvec.shape) MultiDiscrete values (ints or floats).
 
-    Returns:
-        float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
-
-    Raises:
-        ValueError: another space, or ``x`` has the wrong number of values per sample.
-    """
-    return OneHot(space, OPS)(jnp.asarray(x))
+one_hot_encoding.__doc__ = ONE_HOT_DOC
 
 
 @dataclass(frozen=True)
@@ -117,13 +98,11 @@ class Flatten:
 class Op:
     """One entry of a container's ``nn.Sequential``: ``Dense``, ``Conv``, ``flatten``, ``Recurrent`` or an activation.
 
-    ``args`` are the Flax constructor keywords; ``declared`` the input widths the description states
-    (``in_features`` / ``in_channels``), checked by the dry run.
+    ``args`` are the Flax constructor keywords.
     """
 
     kind: str
     args: tuple[tuple[str, Any], ...] = ()
-    declared: tuple[tuple[str, int], ...] = ()
 
     def build(self) -> Callable[..., Any]:
         """A fresh module (or function) for a ``Sequential``."""
@@ -166,8 +145,6 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
         ValueError: ``bias: false`` on a recurrent layer (Flax cells always have biases).
     """
     args = dict(layer.args)
-    widths = ("in_features", "in_channels", "input_size")
-    declared = tuple((key, resolve_units(args.pop(key), *sizes)) for key in widths if key in args)
     if layer.recurrent:
         if not args.pop("bias", True):
             raise ValueError(
@@ -176,10 +153,10 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
         args = {"kind": layer.kind, "hidden_size": args["hidden_size"], "num_layers": args.get("num_layers", 1)}
         if layer.kind == "rnn":
             args["nonlinearity"] = dict(layer.args).get("nonlinearity", "tanh")
-        op = Op("Recurrent", tuple(args.items()), declared)
+        op = Op("Recurrent", tuple(args.items()))
     elif layer.kind == "linear":
         features = resolve_units(args["out_features"], *sizes)
-        op = Op("Dense", (("features", features), ("use_bias", args.get("bias", True))), declared)
+        op = Op("Dense", (("features", features), ("use_bias", args.get("bias", True))))
     elif layer.kind == "conv2d":
         op = Op(
             "Conv",
@@ -190,7 +167,6 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
                 ("padding", _padding(args.get("padding", 0))),
                 ("use_bias", args.get("bias", True)),
             ),
-            declared,
         )
     else:
         op = Op("flatten", tuple(args.items()))

@@ -1,18 +1,14 @@
 """The torch model classes built by the instantiators: materialised layers from a one-sample dry run.
 
-Every container is built and run on a CPU batch of one sample of the spaces, layer by layer, so each layer
-is created with its real input width (no lazy modules): an optimizer can be created right after
-construction. State-dict names follow skrl 1.4: ``<name>_container.<i>.*`` (the single-role token layer is
-the last module of the last container), ``<role>_layer.*`` for shared-model heads, ``log_std_parameter``.
-A recurrent layer (always the first of its container) runs through
-:func:`~mixrl.models.torch.rnn.sequence_forward`; the model then has the recurrent-model contract
-(``num_envs``, ``sequence_length``, ``get_specification()``, ``inputs["rnn"]`` in, ``outputs["rnn"]`` out).
-With ``single_forward_pass`` the trunk computed by the first role of a shared model is reused by the next
-role on the same states (and, for a recurrent trunk, the same recurrent inputs).
+Every layer is created with its real input width (no lazy modules). State-dict names follow skrl 1.4:
+``<name>_container.<i>.*``, ``<role>_layer.*``, ``log_std_parameter``. A recurrent layer runs through
+:func:`~mixrl.models.torch.rnn.sequence_forward` (the recurrent-model contract). With ``single_forward_pass``
+the trunk computed by a shared model's first role is reused by the next role on the same inputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -24,19 +20,9 @@ from mixrl._logging import logger
 from mixrl.models.torch.base import Model
 from mixrl.models.torch.rnn import rnn_specification, sequence_forward
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import (
-    Described,
-    Plan,
-    Step,
-    check_heads,
-    evaluate,
-    head_outputs,
-    model_class,
-    plan_heads,
-    trace,
-)
+from mixrl.utils.model_instantiators._generated import Described, Step, build_plan, evaluate, head_outputs, model_class
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
-from mixrl.utils.model_instantiators._layers import Layer, resolve_units
+from mixrl.utils.model_instantiators._layers import Layer, check_input, resolve_units
 from mixrl.utils.model_instantiators._persistence import DescribedModel
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.model_instantiators.torch._ops import ACTIVATION_MODULES, OPS
@@ -58,10 +44,7 @@ def sample_inputs(model: Any) -> dict[str, torch.Tensor]:
     return inputs
 
 
-def _declared(layer: Layer, key: str, actual: int, sizes: tuple[Any, Any], where: str) -> None:
-    declared = layer.args.get(key)
-    if declared is not None and resolve_units(declared, *sizes) != actual:
-        raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {actual}")
+_IMAGE = ((3, 4), -3, "(batch, channels, height, width)", "(NHWC images: permute(STATES, (0, 3, 1, 2)))")
 
 
 def layer_modules(layer: Layer | None, x: torch.Tensor, sizes: tuple[Any, Any], head: int, where: str) -> list[Any]:
@@ -69,29 +52,17 @@ def layer_modules(layer: Layer | None, x: torch.Tensor, sizes: tuple[Any, Any], 
     its activation module; ``layer`` None is the single-role token layer of ``head`` units.
 
     Raises:
-        ValueError: a declared input width differs from the actual one, or a layer gets an input of the wrong rank.
+        ValueError: from :func:`.._layers.check_input`.
     """
     if layer is None:
         return [torch.nn.Linear(x.shape[-1], head)]
+    check_input(layer, tuple(x.shape), sizes, where, _IMAGE)
     args = {key: value for key, value in layer.args.items() if key not in ("in_features", "in_channels", "input_size")}
     if layer.recurrent:
-        if x.ndim != 2:
-            raise ValueError(
-                f"{where}: a {layer.kind} layer needs a (batch, features) input, got shape {tuple(x.shape)} "
-                "(flatten it in an earlier container)"
-            )
-        _declared(layer, "input_size", x.shape[-1], sizes, where)
         module: torch.nn.Module = _RECURRENT_MODULES[layer.kind](x.shape[-1], batch_first=True, **args)
     elif layer.kind == "linear":
-        _declared(layer, "in_features", x.shape[-1], sizes, where)
         module = torch.nn.Linear(x.shape[-1], resolve_units(args.pop("out_features"), *sizes), **args)
     elif layer.kind == "conv2d":
-        if x.ndim not in (3, 4):
-            raise ValueError(
-                f"{where}: conv2d needs a (batch, channels, height, width) input, got shape {tuple(x.shape)} "
-                "(NHWC images: permute(STATES, (0, 3, 1, 2)))"
-            )
-        _declared(layer, "in_channels", x.shape[-3], sizes, where)
         module = torch.nn.Conv2d(x.shape[-3], **args)
     else:
         module = torch.nn.Flatten(**args)
@@ -123,35 +94,24 @@ class Generated(Described, DescribedModel, Model):
         for role in roles:
             mixin: Any = MIXIN_CLASSES[role.mixin.name]
             mixin.__init__(self, **role.kwargs, role=role.name)
-        inline, heads = plan_heads(self, network, roles, OPS)
-        sizes = (self.num_observations, self.num_actions)
+        layers: dict[str, Any] = {}  # the <role>_layer modules, made for the dry run's trunk width
+        linear = lambda head, x: layers.setdefault(head.role, torch.nn.Linear(x.shape[-1], head.layer))(x)  # noqa: E731
+        sample = lambda check: check(sample_inputs(self))  # noqa: E731
         with torch.no_grad():
-            token_readers, containers, env = trace(
-                self,
-                network,
-                sample_inputs(self),
-                OPS,
-                lambda layer, x, where: layer_modules(layer, x, sizes, inline or 0, where),
-                _run,
-                inline,
-            )
-            steps = []
-            for container, node, modules in containers:
-                setattr(self, f"{container.name}_container", torch.nn.Sequential(*modules))
-                recurrent_layer = bool(container.layers) and container.layers[0].recurrent
-                steps.append(Step(container, node, tuple(modules), recurrent_layer))
-            for head in heads.values():
-                if head.layer is not None:
-                    setattr(self, f"{head.role}_layer", torch.nn.Linear(env[network[-1].name].shape[-1], head.layer))
-                if head.log_std is not None:
-                    data = torch.full((head.log_std.size,), float(head.log_std.initial_log_std))
-                    self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not head.log_std.fixed_log_std)
-            check_heads(heads, env, network[-1].name, lambda head, x: getattr(self, f"{head.role}_layer")(x), OPS)
+            plan = build_plan(self, network, roles, OPS, layer_modules, _run, linear, sample, single_forward_pass)
+        for step in plan.steps:
+            setattr(self, f"{step.name}_container", torch.nn.Sequential(*step.entries))
+        for head in plan.heads.values():
+            if head.layer is not None:
+                setattr(self, f"{head.role}_layer", layers[head.role])
+            if head.log_std is not None:
+                data = torch.full((head.log_std.size,), float(head.log_std.initial_log_std))
+                self.log_std_parameter = torch.nn.Parameter(data, requires_grad=not head.log_std.fixed_log_std)
         producer = roles[0].name if single_forward_pass and len(roles) > 1 else None
-        if producer is not None and any(token != "STATES" for token, _ in token_readers):
+        if producer is not None and any(token != "STATES" for token, _ in plan.readers):
             logger.warning("shared_model: the trunk reads ACTIONS, so single_forward_pass is off (it keys on states)")
             producer = None
-        self._plan = Plan(token_readers, tuple(steps), heads, bool(single_forward_pass), producer)
+        self._plan = dataclasses.replace(plan, producer=producer)
         self._mixrl_rnn_key: list[tuple] | None = None
         self._mixrl_set_recurrent(recurrent)
         self.to(self.device)

@@ -1,4 +1,4 @@
-"""``return_source=True`` on torch: the calls of the class text that :mod:`.._source` lays out."""
+"""``return_source=True`` on torch: the template (calls of the class text) that :mod:`.._source` lays out."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from typing import Any
 
 import torch
 
-from mixrl.utils.model_instantiators._description import Container
 from mixrl.utils.model_instantiators._expressions import ACTIVATIONS
 from mixrl.utils.model_instantiators._generated import LogStd, Step
-from mixrl.utils.model_instantiators._shared import Role
-from mixrl.utils.model_instantiators._source import Template, model_source
 
 FUNCTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **{name: (f"nn.functional.{name}", {}) for name in ACTIVATIONS},
@@ -45,17 +42,17 @@ def module_source(module: torch.nn.Module) -> str:
     return f"nn.{type(module).__name__}()"
 
 
-def _container(model: Any, step: Step) -> list[str]:
+def container(model: Any, step: Step) -> list[str]:
     body = [f"    {module_source(module)}," for module in getattr(model, f"{step.name}_container")]
     return [f"self.{step.name}_container = nn.Sequential(", *body, ")"]
 
 
-def _log_std(log_std: LogStd) -> list[str]:
+def log_std(log_std: LogStd) -> list[str]:
     value = f"torch.full(({log_std.size},), {float(log_std.initial_log_std)!r})"
     return [f"self.log_std_parameter = nn.Parameter({value}, requires_grad={not log_std.fixed_log_std})"]
 
 
-def _recurrent(model: Any, name: str, value: str) -> list[str]:
+def recurrent(model: Any, name: str, value: str) -> list[str]:
     arguments = [f"self.{name}_container[0]", value, 'inputs["rnn"]', 'terminated=inputs.get("terminated")']
     arguments += ["sequence_length=self.sequence_length", "training=self.training"]
     lines = [f"{name}, rnn_states = sequence_forward(", *(f"    {a}," for a in arguments), ")"]
@@ -63,7 +60,7 @@ def _recurrent(model: Any, name: str, value: str) -> list[str]:
     return lines + ([f"{name} = self.{name}_container[1:]({name})"] if rest else [])
 
 
-def _specification(model: Any) -> list[str]:
+def specification(model: Any) -> list[str]:
     step = model._plan.recurrent
     if step is None:
         return []
@@ -71,7 +68,7 @@ def _specification(model: Any) -> list[str]:
     return ["", "    def get_specification(self):", f"        return {specification}"]
 
 
-def _trunk_call(model: Any, names: str) -> list[str]:
+def trunk_call(model: Any, names: str) -> list[str]:
     plan = model._plan
     if plan.producer is None:
         return [f"{names} = self.trunk(inputs)"]
@@ -82,34 +79,28 @@ def _trunk_call(model: Any, names: str) -> list[str]:
     return lines
 
 
-TEMPLATE = Template(
-    functions=FUNCTIONS,
-    token_lines={
-        "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
-        "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
-        "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=-1)',
-    },
-    imports=(("", "import torch"), ("", "import torch.nn as nn")),
-    model_import="from mixrl.models.torch.base import Model",
-    package="mixrl.models.torch",
-    helpers=(
-        ("one_hot_encoding(", "from mixrl.utils.model_instantiators.torch import one_hot_encoding"),
-        ("sequence_forward(", "from mixrl.models.torch.rnn import rnn_specification, sequence_forward"),
-        ("unflatten_tensorized_space(", "from mixrl.utils.spaces.torch import unflatten_tensorized_space"),
-    ),
-    model_init="Model.__init__(self, observation_space, action_space, device)",
-    extra_parameters=(),
-    setup=False,
-    call="compute",
-    container=_container,
-    layer=lambda model, role: module_source(getattr(model, f"{role}_layer")),
-    log_std=_log_std,
-    recurrent=_recurrent,
-    specification=_specification,
-    trunk_call=_trunk_call,
+TOKEN_LINES = {
+    "STATES": 'states = unflatten_tensorized_space(self.observation_space, inputs["states"])',
+    "ACTIONS": 'taken_actions = unflatten_tensorized_space(self.action_space, inputs["taken_actions"])',
+    "STATES_ACTIONS": 'states_actions = torch.cat([inputs["states"], inputs["taken_actions"]], dim=-1)',
+}
+IMPORTS = (
+    ("", "import torch"),
+    ("", "import torch.nn as nn"),
+    ("", ""),
+    ("", "from mixrl.models.torch.base import Model"),
 )
+PACKAGE = "mixrl.models.torch"
+HELPERS = (
+    ("one_hot_encoding(", "from mixrl.utils.model_instantiators.torch import one_hot_encoding"),
+    ("sequence_forward(", "from mixrl.models.torch.rnn import rnn_specification, sequence_forward"),
+    ("unflatten_tensorized_space(", "from mixrl.utils.spaces.torch import unflatten_tensorized_space"),
+)
+MODEL_INIT = "Model.__init__(self, observation_space, action_space, device)"
+EXTRA_PARAMETERS = ()
+SETUP = False
+CALL = "compute"
 
 
-def source(model: Any, network: tuple[Container, ...], roles: list[Role]) -> str:
-    """Source of a class equivalent to the built torch ``model``."""
-    return model_source(model, network, roles, TEMPLATE)
+def layer(model: Any, role: str) -> str:
+    return module_source(getattr(model, f"{role}_layer"))
