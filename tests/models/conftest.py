@@ -16,6 +16,7 @@ import torch
 
 import mixrl.models.jax
 import mixrl.models.torch
+from tests._jax_cache import jax_compilation_cache  # noqa: F401  (autouse fixture)
 from tests.models.jax import models as jax_models
 from tests.models.torch import models as torch_models
 
@@ -168,22 +169,6 @@ def _flax_layout(torch_name, value):
 def backend(request):
     """The adapter of one backend; test ids carry ``[torch]`` / ``[jax]``."""
     return TorchBackend() if request.param == "torch" else JaxBackend()
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _compilation_cache(tmp_path_factory):
-    """Deduplicate identical JAX compilations (many tests build the same small model) through a per-run cache."""
-    names = (
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
-    )
-    before = {name: getattr(jax.config, name) for name in names}
-    for name, value in zip(names, (str(tmp_path_factory.mktemp("jax_cache")), 0, 0), strict=True):
-        jax.config.update(name, value)
-    yield
-    for name, value in before.items():
-        jax.config.update(name, value)
 
 
 @pytest.fixture

@@ -9,23 +9,9 @@ import jax
 import numpy as np
 import pytest
 
+from tests._jax_cache import jax_compilation_cache  # noqa: F401  (autouse fixture)
+
 OBS, ACT = gymnasium.spaces.Box(-1.0, 1.0, (5,)), gymnasium.spaces.Box(-1.0, 1.0, (3,))
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _compilation_cache(tmp_path_factory):
-    """Deduplicate identical compilations (models built alike compile the same act) through a per-run cache."""
-    names = (
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
-    )
-    before = {name: getattr(jax.config, name) for name in names}
-    for name, value in zip(names, (str(tmp_path_factory.mktemp("jax_cache")), 0, 0), strict=True):
-        jax.config.update(name, value)
-    yield
-    for name, value in before.items():
-        jax.config.update(name, value)
 
 
 @pytest.fixture
