@@ -9,10 +9,10 @@ after the file. Its keys (``FORMAT_VERSION`` 1):
 * ``format_version``, ``mixrl_version``, ``file`` (the file's name), ``format`` (``onnx``, ``torch.export``,
   ``torchscript``, ``stablehlo``), ``backend`` (of the model: ``torch`` or ``jax``), ``role``, ``deterministic``,
   ``normalizer`` (the model owns an observation normaliser, which the file includes);
-* ``observation_space``, ``action_space``: gymnasium spaces as ``{"type": "Box", "shape", "dtype", "low", "high"}``,
+* ``observation_space``, ``action_space``: gymnasium spaces as ``{"type": "Box", "low", "high", "shape", "dtype"}``,
   ``{"type": "Discrete", "n", "start"}``, ``{"type": "MultiDiscrete", "nvec", "start"}``, ``{"type": "MultiBinary",
   "n"}``, ``{"type": "Tuple", "spaces": [...]}``, ``{"type": "Dict", "spaces": {...}}`` (infinite bounds as the
-  strings ``"inf"`` / ``"-inf"``);
+  strings ``"inf"`` / ``"-inf"``; :func:`mixrl.utils.spaces.description.decode_space` reads them back);
 * ``inputs``, ``outputs``: ``[{"name", "shape", "dtype"}]`` in call order, the batch dimension the string
   ``"batch"``;
 * ``recurrent_states``: ``[{"input", "output", "shape"}]`` (empty for a feed-forward model);
@@ -39,8 +39,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import gymnasium
 import numpy as np
+
+from mixrl.utils.spaces.description import encode_space
 
 FORMAT_VERSION = 1
 Precision = Literal["float32", "float16"]
@@ -111,37 +112,12 @@ def validate_precision(dtype: str, quantize: str | None, format: str) -> None:
 
 
 def space_to_dict(space: Any) -> dict[str, Any]:
-    """A gymnasium space as JSON-ready data (see the module docstring); ``{"type": name}`` for other spaces."""
-    if isinstance(space, gymnasium.spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": _bounds(space.low),
-            "high": _bounds(space.high),
-        }
-    if isinstance(space, gymnasium.spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, gymnasium.spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
-    if isinstance(space, gymnasium.spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    if isinstance(space, gymnasium.spaces.Tuple):
-        return {"type": "Tuple", "spaces": [space_to_dict(s) for s in space.spaces]}
-    if isinstance(space, gymnasium.spaces.Dict):
-        return {"type": "Dict", "spaces": {key: space_to_dict(s) for key, s in space.spaces.items()}}
-    return {"type": type(space).__name__}
-
-
-def _bounds(values: np.ndarray) -> Any:
-    """Box bounds as nested lists, infinities as ``"inf"`` / ``"-inf"`` (JSON has no infinity)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, list):
-            return [plain(item) for item in value]
-        return value if np.isfinite(value) else ("inf" if value > 0 else "-inf")
-
-    return plain(np.asarray(values, np.float64).tolist())
+    """A gymnasium space as strict-JSON data (:func:`~mixrl.utils.spaces.description.encode_space`); ``{"type":
+    name}`` for other spaces."""
+    try:
+        return dict(encode_space(space, strict_json=True))
+    except (ValueError, TypeError):
+        return {"type": type(space).__name__}
 
 
 def tensor_entry(name: str, shape: Sequence[int], dtype: Any, batch_axis: int) -> dict[str, Any]:

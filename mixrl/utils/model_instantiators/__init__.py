@@ -3,8 +3,8 @@
 The framework modules are ``.torch`` and ``.jax``; the framework-free ones, shared by both: ``_api`` (the
 public functions), ``_expressions`` / ``_compile`` (the checked expression language, compiled), ``_layers``,
 ``_description`` / ``_shared`` (one network in either style, shared models), ``_kinds``, ``_config``,
-``_generated`` (plan and evaluation of a generated model), ``_source`` (``return_source``), ``_space_codec``
-and ``_sidecar`` (the resolved description and its file beside a checkpoint).
+``_generated`` (plan and evaluation of a generated model), ``_source`` (``return_source``) and ``_sidecar``
+(the resolved description and its file beside a checkpoint; spaces: :mod:`mixrl.utils.spaces.description`).
 """
 
 from __future__ import annotations

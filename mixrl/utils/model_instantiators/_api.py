@@ -63,10 +63,21 @@ class Backend:
 class Instantiators:
     """The instantiator functions of one backend (bound methods; see the module docstring).
 
-    ``observation_space`` / ``action_space``: int, sequence of ints, gymnasium space or None; ``device``: as
-    for the backend's ``Model``. ``num_envs`` / ``sequence_length`` (recurrent networks only: one
-    ``gru``/``lstm``/``rnn`` layer first in its container): the rollout batch size in
-    ``get_specification()["rnn"]["sizes"]`` and the training sequence length.
+    The arguments they share:
+
+    * ``observation_space`` / ``action_space``: int, sequence of ints, gymnasium space or None; ``device``: as
+      for the backend's ``Model``; then the mixin's settings (as its ``__init__``);
+    * ``input_shape``, ``hiddens``, ``hidden_activation``, ``output_shape``, ``output_activation``,
+      ``output_scale``: the legacy style; ``network``: containers ``[{name, input, layers, activations}, ...]``
+      and ``output``: the output expression (the definition style);
+    * ``return_source``: return the source of an equivalent class instead of a model;
+    * ``num_envs`` / ``sequence_length`` (recurrent networks only: one ``gru``/``lstm``/``rnn`` layer first in its
+      container, ignored otherwise): the rollout batch size in ``get_specification()["rnn"]["sizes"]`` and the
+      training sequence length.
+
+    Each returns the model (JAX: initialised with its own key), or its source with ``return_source``, and raises
+    TypeError when both description styles are given or for an unknown keyword, ValueError for an invalid
+    description (the message names the bad part and the allowed values).
     """
 
     def __init__(self, backend: Backend) -> None:
@@ -139,22 +150,8 @@ class Instantiators:
         num_envs: int = NUM_ENVS,
         sequence_length: int = SEQUENCE_LENGTH,
     ) -> Any:
-        """A ``CategoricalMixin`` model; its output is (batch, n) logits or probabilities.
-
-        Args:
-            unnormalized_log_prob: the output holds logits (otherwise probabilities).
-            input_shape, hiddens, hidden_activation, output_shape, output_activation, output_scale: legacy style.
-            network: containers ``[{name, input, layers, activations}, ...]``; ``output``: output expression.
-            return_source: return the source of an equivalent ``CategoricalModel`` class instead of a model.
-            num_envs, sequence_length: recurrent networks only (see the class docstring); ignored otherwise.
-
-        Returns:
-            the model (JAX: initialised with its own key), or its source with ``return_source``.
-
-        Raises:
-            TypeError: both description styles are given, or an unknown keyword.
-            ValueError: an invalid description (the message names the bad part and the allowed values).
-        """
+        """A ``CategoricalMixin`` model; its output is (batch, n) logits (``unnormalized_log_prob``) or
+        probabilities."""
         return self._single("categoricalmixin", locals())
 
     def multicategorical_model(
@@ -177,10 +174,7 @@ class Instantiators:
         num_envs: int = NUM_ENVS,
         sequence_length: int = SEQUENCE_LENGTH,
     ) -> Any:
-        """A ``MultiCategoricalMixin`` model; its output is (batch, sum(nvec)).
-
-        Args: as :meth:`categorical_model`, plus ``reduction`` of the per-component log-probabilities.
-        """
+        """A ``MultiCategoricalMixin`` model; its output is (batch, sum(nvec))."""
         return self._single("multicategoricalmixin", locals())
 
     def deterministic_model(
@@ -202,10 +196,7 @@ class Instantiators:
         num_envs: int = NUM_ENVS,
         sequence_length: int = SEQUENCE_LENGTH,
     ) -> Any:
-        """A ``DeterministicMixin`` model (actions, state values or Q-values).
-
-        Args: as :meth:`categorical_model`; ``clip_actions`` clamps the output to the Box action bounds.
-        """
+        """A ``DeterministicMixin`` model (actions, state values or Q-values)."""
         return self._single("deterministicmixin", locals())
 
     def gaussian_model(
@@ -235,9 +226,8 @@ class Instantiators:
     ) -> Any:
         """A ``GaussianMixin`` model: mean actions plus a state-independent ``log_std_parameter``.
 
-        Args: as :meth:`categorical_model`, plus the Gaussian mixin settings, ``initial_log_std`` (fill value of
-        ``log_std_parameter``, shape (output size,)) and ``fixed_log_std`` (torch: ``requires_grad=False``, still
-        saved; JAX: a constant, not in ``params``).
+        ``initial_log_std`` fills ``log_std_parameter`` (shape (output size,)); ``fixed_log_std``: torch:
+        ``requires_grad=False``, still saved; JAX: a constant, not in ``params``.
         """
         return self._single("gaussianmixin", locals())
 
@@ -293,8 +283,7 @@ class Instantiators:
                 ``input_shape``/``hiddens``/``hidden_activation``). A token in a role's output creates ``<role>_layer``.
             single_forward_pass: torch: reuse the trunk computed by ``roles[0]`` for the next role on the same
                 states (and recurrent inputs); JAX: only saved in the description (no cache survives jit).
-            return_source: return the source of an equivalent ``SharedModel`` class instead of a model.
-            num_envs, sequence_length: as for :meth:`categorical_model`; every role returns the same final states.
+            num_envs, sequence_length: every role returns the same final states.
 
         Raises:
             ValueError: lengths differ, fewer than 2 roles, two Gaussian-type roles, or an invalid description.
@@ -324,7 +313,6 @@ class Instantiators:
             observation_space, action_space: ``gymnasium.spaces.Discrete`` spaces.
             num_envs: parallel environments: the rows of ``inputs["states"]`` and the table's first dimension.
             variant: ``"epsilon-greedy"`` (the only one); ``epsilon``: in [0, 1] (``model.epsilon``).
-            return_source: return the source of an equivalent ``TabularModel`` class instead of a model.
 
         Raises:
             ValueError: a space that is not Discrete, an unknown ``variant``, ``epsilon`` outside [0, 1] or

@@ -4,7 +4,7 @@ A document is a mapping, the text of a YAML document or the path of a YAML file,
 
 * one model: ``class`` (a mixin, see :mod:`._kinds`), its mixin parameters, ``network`` / ``output`` (or
   the legacy keys), optionally ``num_envs`` / ``sequence_length`` (recurrent networks) and the encoded
-  ``observation_space`` / ``action_space`` (see :mod:`._space_codec`);
+  ``observation_space`` / ``action_space`` (see :mod:`mixrl.utils.spaces.description`);
 * a shared model: ``class: Shared``, ``roles`` (role name -> one-model document without spaces; the trunk
   is the first role's network), optionally ``single_forward_pass``, ``num_envs``, ``sequence_length``
   and the spaces;
@@ -26,7 +26,7 @@ import yaml
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._kinds import KIND_NAMES, RECURRENT_PARAMETERS, Mixin, description_keys, parse_kind
-from mixrl.utils.model_instantiators._space_codec import decode_space
+from mixrl.utils.spaces.description import decode_space
 
 SPACES = ("observation_space", "action_space")
 RUNNER_SECTIONS = ("seed", "memory", "agent", "trainer")

@@ -10,7 +10,6 @@ log-std), runs and checks the one-sample dry run, evaluates the trunk and builds
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -263,32 +262,6 @@ def head_outputs(model: Any, head: Head, env: Env, layer: Callable[[Any], Any] |
         env = {**env, HEAD: layer(env[model._plan.steps[-1].name])}
     output, outputs = head.node(env), {"rnn": env[RNN_STATES]} if RNN_STATES in env else {}
     return (output, model.log_std_parameter, outputs) if head.log_std is not None else (output, outputs)
-
-
-class Described:
-    """Accessors of every generated model (a plain base next to the backend's ``Model``)."""
-
-    _plan: Plan
-
-    @property
-    def description(self) -> dict[str, Any] | None:
-        """The resolved description (a copy; plain data): ``model_from_config(model.description)`` rebuilds it.
-
-        Saving writes it beside the weights; None when a parameter has no plain form.
-        """
-        return copy.deepcopy(self.__dict__.get("_mixrl_description"))
-
-    @property
-    def recurrent_parameters(self) -> dict[str, int] | None:
-        """``{"num_envs": ..., "sequence_length": ...}`` of a recurrent model, else None."""
-        if self._plan.recurrent is None:
-            return None
-        return {"num_envs": self.num_envs, "sequence_length": self.sequence_length}
-
-    def _mixrl_set_recurrent(self, recurrent: Mapping[str, int]) -> None:
-        """``num_envs`` / ``sequence_length`` attributes of a recurrent model (validated by the instantiator)."""
-        if self._plan.recurrent is not None:
-            self.num_envs, self.sequence_length = recurrent["num_envs"], recurrent["sequence_length"]
 
 
 @functools.cache

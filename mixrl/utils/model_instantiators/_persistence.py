@@ -1,4 +1,6 @@
-"""What the generated models add to ``save``/``load``/``migrate`` (framework-free): :class:`DescribedModel`.
+"""What every generated model adds to the backend's ``Model`` (framework-free): :class:`DescribedModel`.
+
+Accessors of the resolved description and the recurrent keywords, and ``save``/``load``/``migrate``:
 
 ``save`` writes the weights, then the resolved description as the sidecar ``<path>.model.yaml`` (both atomic;
 a failed sidecar write removes the old sidecar, a model without description removes a stale one). The sidecar
@@ -11,17 +13,41 @@ JAX models also get ``torch_twin`` (:mod:`._twin`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from mixrl.checkpoints.legacy_layout import adapt_legacy_layout
 from mixrl.models import _roles
+from mixrl.utils.model_instantiators._generated import Plan
 from mixrl.utils.model_instantiators._sidecar import sidecar_path, write_sidecar
 
 
 class DescribedModel:
-    """Extra base of the generated models (before the backend's ``Model``): sidecar and legacy names."""
+    """Extra base of the generated models (before the backend's ``Model``): description, sidecar, legacy names."""
+
+    _plan: Plan
+
+    @property
+    def description(self) -> dict[str, Any] | None:
+        """The resolved description (a copy; plain data): ``model_from_config(model.description)`` rebuilds it.
+
+        Saving writes it beside the weights; None when a parameter has no plain form.
+        """
+        return copy.deepcopy(self.__dict__.get("_mixrl_description"))
+
+    @property
+    def recurrent_parameters(self) -> dict[str, int] | None:
+        """``{"num_envs": ..., "sequence_length": ...}`` of a recurrent model, else None."""
+        if self._plan.recurrent is None:
+            return None
+        return {"num_envs": self.num_envs, "sequence_length": self.sequence_length}
+
+    def _mixrl_set_recurrent(self, recurrent: Mapping[str, int]) -> None:
+        """``num_envs`` / ``sequence_length`` attributes of a recurrent model (validated by the instantiator)."""
+        if self._plan.recurrent is not None:
+            self.num_envs, self.sequence_length = recurrent["num_envs"], recurrent["sequence_length"]
 
     def save(self, path: str | os.PathLike, state_dict: Any = None) -> None:
         """The backend's ``Model.save``, then the resolved description beside the weights (``<path>.model.yaml``).

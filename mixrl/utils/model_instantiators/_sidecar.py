@@ -20,7 +20,7 @@ import yaml
 from mixrl.checkpoints.atomic import atomic_write
 from mixrl.utils.model_instantiators._kinds import SHARED
 from mixrl.utils.model_instantiators._shared import Role
-from mixrl.utils.model_instantiators._space_codec import encode_space
+from mixrl.utils.spaces.description import encode_space
 
 SUFFIX = ".model.yaml"
 _DIGEST_PREFIX = "# weights sha256: "

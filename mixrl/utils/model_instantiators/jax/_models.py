@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from mixrl.models.jax import Model
 from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import Described, Step, build_plan, evaluate, head_outputs, model_class
+from mixrl.utils.model_instantiators._generated import Step, build_plan, evaluate, head_outputs, model_class
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer, check_input
 from mixrl.utils.model_instantiators._shared import Role
@@ -67,7 +67,7 @@ def _run(op: Op, x: jax.Array) -> jax.Array:
     return entry.init_with_output(_KEY, x)[0] if isinstance(entry, nn.Module) else entry(x)
 
 
-class Generated(Described, DescribedJaxModel, Model):
+class Generated(DescribedJaxModel, Model):
     """A generated model: containers and one head per role (``model_class`` adds the mixins as bases).
 
     Class attribute ``_mixrl_class_key`` (not annotated: Flax makes annotated attributes dataclass fields).

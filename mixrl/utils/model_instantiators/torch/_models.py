@@ -20,7 +20,7 @@ from mixrl._logging import logger
 from mixrl.models.torch.base import Model
 from mixrl.models.torch.rnn import rnn_specification, sequence_forward
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import Described, Step, build_plan, evaluate, head_outputs, model_class
+from mixrl.utils.model_instantiators._generated import Step, build_plan, evaluate, head_outputs, model_class
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer, check_input, resolve_units
 from mixrl.utils.model_instantiators._persistence import DescribedModel
@@ -75,7 +75,7 @@ def _run(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return module(x)
 
 
-class Generated(Described, DescribedModel, Model):
+class Generated(DescribedModel, Model):
     """A generated model: containers, one head per role, optional single forward pass (shared models)."""
 
     _mixrl_class_key: tuple[tuple[type, ...], str, str]

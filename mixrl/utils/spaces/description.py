@@ -1,16 +1,21 @@
 """Observation / action spaces as plain data (JSON / YAML) and back, framework-free.
 
+The model instantiators save spaces in this form in a model description, the exporters in an export sidecar.
+
 ``None``, ints and sequences of ints (the shapes :class:`~mixrl.models.torch.Model` accepts) stay as
 they are (sequences become lists). Gymnasium spaces become a dict with a ``type`` key:
 
 =============== =================================================================================
 ``Box``         ``low``, ``high`` (one number when uniform, else nested lists), ``shape``, ``dtype``
 ``Discrete``    ``n``, ``start``
-``MultiDiscrete`` ``nvec``, ``start`` (nested lists), ``dtype``
+``MultiDiscrete`` ``nvec``, ``start`` (nested lists), ``dtype`` (only when not ``int64``)
 ``MultiBinary`` ``n`` (an int or a shape list)
 ``Tuple``       ``spaces`` (a list)
 ``Dict``        ``spaces`` (a mapping, in the space's key order)
 =============== =================================================================================
+
+With ``strict_json=True`` Box bounds are always nested lists, with infinities as the strings ``"inf"`` /
+``"-inf"`` (standard JSON has no infinity); :func:`decode_space` reads both forms.
 """
 
 from __future__ import annotations
@@ -37,14 +42,25 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _bound(array: np.ndarray) -> Any:
+def _bound(array: np.ndarray, strict_json: bool) -> Any:
     """One number when every element is equal (the usual ``Box(-1, 1, shape)``), else nested lists."""
+    if strict_json:
+        return np.where(np.isposinf(array), "inf", np.where(np.isneginf(array), "-inf", array.astype(object))).tolist()
     if array.size and np.all(array == array.flat[0]):
         return array.flat[0].item()
     return array.tolist()
 
 
-def encode_space(space: Any) -> Any:
+def _infinities(value: Any) -> Any:
+    """Box bounds with the strings ``"inf"`` / ``"-inf"`` (or JSON's ``"Infinity"``, read back by YAML) as floats."""
+    if isinstance(value, list):
+        return [_infinities(item) for item in value]
+    if isinstance(value, str) and value not in ("inf", "-inf", "Infinity", "-Infinity"):
+        raise ValueError(f"invalid Box bound {value!r}: expected a number, 'inf' or '-inf'")
+    return float(value) if isinstance(value, str) else value
+
+
+def encode_space(space: Any, *, strict_json: bool = False) -> Any:
     """Plain data describing ``space`` (see the module docstring).
 
     Raises:
@@ -53,20 +69,21 @@ def encode_space(space: Any) -> Any:
     if space is None or _is_int(space):
         return None if space is None else int(space)
     if isinstance(space, spaces.Box):
-        low, high = _bound(space.low), _bound(space.high)
+        low, high = _bound(space.low, strict_json), _bound(space.high, strict_json)
         return {"type": "Box", "low": low, "high": high, "shape": list(space.shape), "dtype": str(space.dtype)}
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):
-        nvec, start, dtype = space.nvec.tolist(), space.start.tolist(), str(space.dtype)
-        return {"type": "MultiDiscrete", "nvec": nvec, "start": start, "dtype": dtype}
+        dtype = {} if space.dtype == np.int64 else {"dtype": str(space.dtype)}
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist(), **dtype}
     if isinstance(space, spaces.MultiBinary):
         n: Any = space.n
         return {"type": "MultiBinary", "n": int(n) if _is_int(n) else [int(k) for k in n]}
     if isinstance(space, spaces.Tuple):
-        return {"type": "Tuple", "spaces": [encode_space(item) for item in space.spaces]}
+        return {"type": "Tuple", "spaces": [encode_space(item, strict_json=strict_json) for item in space.spaces]}
     if isinstance(space, spaces.Dict):
-        return {"type": "Dict", "spaces": {str(key): encode_space(item) for key, item in space.spaces.items()}}
+        items = {str(key): encode_space(item, strict_json=strict_json) for key, item in space.spaces.items()}
+        return {"type": "Dict", "spaces": items}
     if isinstance(space, Sequence) and not isinstance(space, str) and all(_is_int(size) for size in space):
         return [int(size) for size in space]
     raise ValueError(
@@ -125,7 +142,7 @@ def decode_space(data: Any, where: str = "space") -> Any:
         dtype = _dtype(data.get("dtype", default), kinds, where)
     try:
         if kind == "Box":
-            bounds = (data["low"], data["high"])
+            bounds = (_infinities(data["low"]), _infinities(data["high"]))
             shape = tuple(data["shape"])
             low, high = (np.full(shape, v, dtype) if np.ndim(v) == 0 else np.asarray(v, dtype) for v in bounds)
             return spaces.Box(low, high, shape=shape, dtype=dtype)

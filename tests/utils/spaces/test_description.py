@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mixrl.utils.model_instantiators._space_codec import decode_space, encode_space
+from mixrl.utils.spaces.description import decode_space, encode_space
 
 spaces = gymnasium.spaces
 ROUND_TRIP = {
@@ -56,6 +56,20 @@ class TestRoundTrip:
             "shape": [64, 64, 3],
             "dtype": "float32",
         }
+
+    @pytest.mark.parametrize("name", ROUND_TRIP)
+    def test_strict_json_round_trip(self, name):
+        """strict_json: standard JSON (no Infinity), bounds element by element, decoded to an equal space."""
+        space = ROUND_TRIP[name]
+        text = json.dumps(encode_space(space, strict_json=True), allow_nan=False)
+        assert decode_space(json.loads(text)) == space
+
+    def test_strict_json_writes_infinities_as_strings(self):
+        """Box([-1, -inf], [1, inf]) -> low [-1.0, "-inf"], high [1.0, "inf"]; other strings are refused."""
+        data = encode_space(spaces.Box(np.array([-1, -np.inf]), np.array([1, np.inf])), strict_json=True)
+        assert data["low"] == [-1.0, "-inf"] and data["high"] == [1.0, "inf"]
+        with pytest.raises(ValueError, match="invalid Box bound '1.5'"):
+            decode_space({**data, "low": ["1.5", 0]})
 
     def test_dict_keeps_its_key_order(self):
         """Keys come back in the order the space had them."""
