@@ -11,6 +11,7 @@ legacy style is used or no description is given: a 256-256 ReLU MLP on the state
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,37 +24,61 @@ from mixrl._logging import logger
 from mixrl.utils.model_instantiators._config import Config, plan
 from mixrl.utils.model_instantiators._description import LEGACY_KEYS, Container, LegacyDefault, describe
 from mixrl.utils.model_instantiators._expressions import Shape
-from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, RECURRENT_PARAMETERS, check_recurrent
+from mixrl.utils.model_instantiators._generated import model_class
+from mixrl.utils.model_instantiators._kinds import (
+    LOG_STD_PARAMETERS,
+    MIXINS,
+    RECURRENT_PARAMETERS,
+    Mixin,
+    check_parameters,
+    check_recurrent,
+)
 from mixrl.utils.model_instantiators._shared import Role, describe_shared, single_role
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, resolved_description, sidecar_path
 from mixrl.utils.model_instantiators._source import class_source, model_source
-
-# defaults of the legacy keywords: shown in the signatures, told apart from values given by the caller
-INPUT: Any = LegacyDefault(Shape.STATES)
-HIDDENS: Any = LegacyDefault([256, 256])
-ACTIVATIONS: Any = LegacyDefault(["relu", "relu"])
-OUTPUT: Any = LegacyDefault(Shape.ACTIONS)
-TANH: Any = LegacyDefault("tanh")
-NONE: Any = LegacyDefault(None)
-SCALE: Any = LegacyDefault(1.0)
-NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
-TABULAR_VARIANTS = ("epsilon-greedy",)
+from mixrl.utils.spaces.description import MAX_SPACE_SIZE, declared_size
 
 Space = Any
-Network = Sequence[Mapping[str, Any]]
-Reduction = Literal["mean", "sum", "prod", "none"]
+SPACES = ("observation_space", "action_space", "device")
+NUM_ENVS, SEQUENCE_LENGTH = RECURRENT_PARAMETERS["num_envs"], RECURRENT_PARAMETERS["sequence_length"]
+TABULAR_VARIANTS = ("epsilon-greedy",)
+# the single-role functions' parameters after the spaces and device: positional (the mixin's settings but
+# reduction, then the legacy keywords, whose defaults are shown and told apart from given values), keyword-only
+LEGACY_PARAMETERS = {"input_shape": Shape.STATES, "hiddens": [256, 256], "hidden_activation": ["relu", "relu"]}
+LEGACY_PARAMETERS.update({"output_shape": Shape.ACTIONS, "output_activation": None, "output_scale": 1.0})
+KEYWORD_PARAMETERS = {"network": [], "output": "", "return_source": False, **RECURRENT_PARAMETERS}
+SUMMARIES = {
+    "categoricalmixin": "its output is (batch, n) logits (``unnormalized_log_prob``) or probabilities.",
+    "multicategoricalmixin": "its output is (batch, sum(nvec)).",
+    "deterministicmixin": "actions, state values or Q-values.",
+    "gaussianmixin": "mean actions plus a state-independent ``log_std_parameter`` (shape (output size,)) filled with "
+    "``initial_log_std``; ``fixed_log_std``: torch: ``requires_grad=False``, still saved; JAX: a constant.",
+    "multivariategaussianmixin": "arguments as ``gaussian_model``.",
+}
+
+
+def signature(mixin: Mixin) -> inspect.Signature:
+    """The signature of ``mixin``'s instantiator (see :data:`LEGACY_PARAMETERS`)."""
+    legacy = {**LEGACY_PARAMETERS, "output_activation": mixin.output_activation}
+    positional = {**dict.fromkeys(SPACES), **mixin.parameters, **{k: LegacyDefault(v) for k, v in legacy.items()}}
+    keyword = {"reduction": positional.pop("reduction")} if "reduction" in positional else {}
+    keyword.update({**(LOG_STD_PARAMETERS if mixin.log_std else {}), **KEYWORD_PARAMETERS})
+    kinds = [(positional, inspect.Parameter.POSITIONAL_OR_KEYWORD), (keyword, inspect.Parameter.KEYWORD_ONLY)]
+    return inspect.Signature(
+        [inspect.Parameter(k, kind, default=v) for values, kind in kinds for k, v in values.items()]
+    )
 
 
 @dataclass(frozen=True)
 class Backend:
     """What a backend adds: its generated and tabular model classes, its ``_source`` module and ``finish``.
 
-    ``model_class(mixin classes, class name, instantiator name)`` is built as ``cls(observation_space,
-    action_space, device, network=, roles=, single_forward_pass=, recurrent=)``; ``finish`` runs on every
-    model returned (JAX: initialise its parameters; torch models are complete once built).
+    ``generated``, the base of the generated classes (:func:`._generated.model_class` puts the mixins ahead), is
+    built as ``cls(observation_space, action_space, device, network=, roles=, single_forward_pass=, recurrent=)``;
+    ``finish`` runs on every model returned (JAX: initialise its parameters; torch models are complete once built).
     """
 
-    model_class: Callable[[tuple[type, ...], str, str], type]
+    generated: type
     mixin_classes: Mapping[str, type]
     template: ModuleType
     tabular_class: type
@@ -61,7 +86,7 @@ class Backend:
 
 
 class Instantiators:
-    """The instantiator functions of one backend (bound methods; see the module docstring).
+    """The instantiator functions of one backend (see the module docstring).
 
     The arguments they share:
 
@@ -80,8 +105,30 @@ class Instantiators:
     description (the message names the bad part and the allowed values).
     """
 
+    categorical_model: Callable[..., Any]
+    multicategorical_model: Callable[..., Any]
+    deterministic_model: Callable[..., Any]
+    gaussian_model: Callable[..., Any]
+    multivariate_gaussian_model: Callable[..., Any]
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        for kind, mixin in MIXINS.items():
+            setattr(self, mixin.function, self._function(kind, mixin))
+
+    def _function(self, kind: str, mixin: Mixin) -> Callable[..., Any]:
+        """The instantiator of ``mixin``: its arguments bound to :func:`signature`, then :meth:`_single`."""
+        bound = signature(mixin)
+
+        def function(*args: Any, **kwargs: Any) -> Any:
+            arguments = bound.bind(*args, **kwargs)
+            arguments.apply_defaults()
+            return self._single(kind, arguments.arguments)
+
+        function.__name__ = function.__qualname__ = mixin.function
+        function.__signature__ = bound  # type: ignore[attr-defined]
+        function.__doc__ = f"A ``{mixin.name}`` model: {SUMMARIES[kind]}\n\n{type(self).__doc__}"
+        return function
 
     def _single(self, kind: str, arguments: Mapping[str, Any]) -> Any:
         """A single-role model of the mixin ``kind`` (lower-case class name) from the instantiator's ``locals()``."""
@@ -101,12 +148,19 @@ class Instantiators:
         A parameter or space with no plain form leaves the model without a resolved description (logged).
 
         Raises:
-            ValueError: an invalid recurrent keyword, or the network does not fit the spaces.
+            ValueError: an invalid recurrent keyword or role setting, a space too large, or the network does not fit
+                the spaces.
         """
         recurrent = {key: arguments[key] for key in RECURRENT_PARAMETERS}
         check_recurrent(*recurrent.values())
+        for key in ("observation_space", "action_space"):
+            if (size := declared_size(arguments[key])) > MAX_SPACE_SIZE:
+                raise ValueError(f"{key} of {size} elements, above the limit of {MAX_SPACE_SIZE}")
+        for role in roles:
+            values, where = {**role.kwargs, **role.log_std}, f"role {role.name!r}: " if role.name else ""
+            check_parameters(role.mixin, values, arguments["action_space"], where)
         bases = tuple(dict.fromkeys(self.backend.mixin_classes[role.mixin.name] for role in roles))
-        cls = self.backend.model_class(bases, name, function)
+        cls = model_class(self.backend.generated, bases, name, function)
         single_forward_pass, return_source = arguments.get("single_forward_pass", True), arguments["return_source"]
         model = cls(
             arguments["observation_space"],
@@ -130,133 +184,6 @@ class Instantiators:
                 "load_model cannot rebuild this model"
             )
         return model
-
-    def categorical_model(
-        self,
-        observation_space: Space = None,
-        action_space: Space = None,
-        device: Any = None,
-        unnormalized_log_prob: bool = True,
-        input_shape: Shape = INPUT,
-        hiddens: list = HIDDENS,
-        hidden_activation: list = ACTIVATIONS,
-        output_shape: Shape = OUTPUT,
-        output_activation: str | None = NONE,
-        output_scale: float = SCALE,
-        *,
-        network: Network = [],
-        output: str | Shape = "",
-        return_source: bool = False,
-        num_envs: int = NUM_ENVS,
-        sequence_length: int = SEQUENCE_LENGTH,
-    ) -> Any:
-        """A ``CategoricalMixin`` model; its output is (batch, n) logits (``unnormalized_log_prob``) or
-        probabilities."""
-        return self._single("categoricalmixin", locals())
-
-    def multicategorical_model(
-        self,
-        observation_space: Space = None,
-        action_space: Space = None,
-        device: Any = None,
-        unnormalized_log_prob: bool = True,
-        input_shape: Shape = INPUT,
-        hiddens: list = HIDDENS,
-        hidden_activation: list = ACTIVATIONS,
-        output_shape: Shape = OUTPUT,
-        output_activation: str | None = NONE,
-        output_scale: float = SCALE,
-        *,
-        reduction: Reduction = "sum",
-        network: Network = [],
-        output: str | Shape = "",
-        return_source: bool = False,
-        num_envs: int = NUM_ENVS,
-        sequence_length: int = SEQUENCE_LENGTH,
-    ) -> Any:
-        """A ``MultiCategoricalMixin`` model; its output is (batch, sum(nvec))."""
-        return self._single("multicategoricalmixin", locals())
-
-    def deterministic_model(
-        self,
-        observation_space: Space = None,
-        action_space: Space = None,
-        device: Any = None,
-        clip_actions: bool = False,
-        input_shape: Shape = INPUT,
-        hiddens: list = HIDDENS,
-        hidden_activation: list = ACTIVATIONS,
-        output_shape: Shape = OUTPUT,
-        output_activation: str | None = TANH,
-        output_scale: float = SCALE,
-        *,
-        network: Network = [],
-        output: str | Shape = "",
-        return_source: bool = False,
-        num_envs: int = NUM_ENVS,
-        sequence_length: int = SEQUENCE_LENGTH,
-    ) -> Any:
-        """A ``DeterministicMixin`` model (actions, state values or Q-values)."""
-        return self._single("deterministicmixin", locals())
-
-    def gaussian_model(
-        self,
-        observation_space: Space = None,
-        action_space: Space = None,
-        device: Any = None,
-        clip_actions: bool = False,
-        clip_log_std: bool = True,
-        min_log_std: float = -20,
-        max_log_std: float = 2,
-        input_shape: Shape = INPUT,
-        hiddens: list = HIDDENS,
-        hidden_activation: list = ACTIVATIONS,
-        output_shape: Shape = OUTPUT,
-        output_activation: str | None = TANH,
-        output_scale: float = SCALE,
-        *,
-        reduction: Reduction = "sum",
-        initial_log_std: float = 0,
-        fixed_log_std: bool = False,
-        network: Network = [],
-        output: str | Shape = "",
-        return_source: bool = False,
-        num_envs: int = NUM_ENVS,
-        sequence_length: int = SEQUENCE_LENGTH,
-    ) -> Any:
-        """A ``GaussianMixin`` model: mean actions plus a state-independent ``log_std_parameter``.
-
-        ``initial_log_std`` fills ``log_std_parameter`` (shape (output size,)); ``fixed_log_std``: torch:
-        ``requires_grad=False``, still saved; JAX: a constant, not in ``params``.
-        """
-        return self._single("gaussianmixin", locals())
-
-    def multivariate_gaussian_model(
-        self,
-        observation_space: Space = None,
-        action_space: Space = None,
-        device: Any = None,
-        clip_actions: bool = False,
-        clip_log_std: bool = True,
-        min_log_std: float = -20,
-        max_log_std: float = 2,
-        input_shape: Shape = INPUT,
-        hiddens: list = HIDDENS,
-        hidden_activation: list = ACTIVATIONS,
-        output_shape: Shape = OUTPUT,
-        output_activation: str | None = TANH,
-        output_scale: float = SCALE,
-        *,
-        initial_log_std: float = 0,
-        fixed_log_std: bool = False,
-        network: Network = [],
-        output: str | Shape = "",
-        return_source: bool = False,
-        num_envs: int = NUM_ENVS,
-        sequence_length: int = SEQUENCE_LENGTH,
-    ) -> Any:
-        """A ``MultivariateGaussianMixin`` model (arguments as :meth:`gaussian_model`)."""
-        return self._single("multivariategaussianmixin", locals())
 
     def shared_model(
         self,
@@ -339,7 +266,8 @@ class Instantiators:
         """Build the model(s) a configuration document describes (the shapes: :mod:`._config`).
 
         ``config`` is a mapping, the text of a YAML document (a ``str`` with a line break) or the path of a YAML
-        file, read with ``yaml.safe_load`` only. A model's ``description`` (also its sidecar) is such a document.
+        file, read with :func:`._config.load_yaml` (no aliases, bounded size and depth). A model's ``description``
+        (also its sidecar) is such a document.
 
         Args:
             observation_space, action_space: the model's spaces; when None, the document's ``observation_space`` /

@@ -79,7 +79,7 @@ def _call(function: Callable[..., Any], *args: Node) -> Node:
     return functools.partial(_apply, function, args)
 
 
-ONE_HOT_DOC = """One-hot encode Discrete / MultiDiscrete values (``start`` honoured; values are not range-checked).
+ONE_HOT_DOC = """One-hot encode Discrete / MultiDiscrete values (``start`` honoured).
 
     Args:
         space: ``Discrete(n, start)`` or ``MultiDiscrete(nvec, start)``.
@@ -89,14 +89,15 @@ ONE_HOT_DOC = """One-hot encode Discrete / MultiDiscrete values (``start`` honou
         float32 (batch, n) or (batch, sum(nvec)): the one-hots of the components, concatenated.
 
     Raises:
-        ValueError: another space, or ``x`` has the wrong number of values per sample.
+        ValueError: another space, ``x`` has the wrong number of values per sample, or (concrete ``x``, not traced)
+            a value is not an integer in its component's range ``[start, start + n)``.
     """
 
 
 class OneHot:
-    """One-hot encoder of a Discrete or MultiDiscrete space (honours ``start``; values are not range-checked)."""
+    """One-hot encoder of a Discrete or MultiDiscrete space (honours ``start``; calls check no values: hot path)."""
 
-    __slots__ = ("ops", "width", "columns", "shift")
+    __slots__ = ("ops", "width", "columns", "shift", "low", "high")
 
     def __init__(self, space: Any, ops: Ops) -> None:
         if isinstance(space, gymnasium.spaces.Discrete):
@@ -108,6 +109,17 @@ class OneHot:
         self.ops, self.width, self.columns = ops, int(sizes.sum()), len(sizes)
         # component i owns the columns shift[i] + start[i] .. + nvec[i]: the one-hots never overlap
         self.shift = np.asarray(np.cumsum(sizes) - sizes - starts, dtype=np.int64)
+        self.low, self.high = starts, starts + sizes
+
+    def check(self, x: np.ndarray) -> None:
+        """Raises ValueError: a value of ``x`` is not an integer in its component's ``[start, start + n)``."""
+        index = x.reshape(len(x), -1)
+        bad = (index != np.round(index)) | (index < self.low) | (index >= self.high)
+        if index.shape[1] == self.columns and bad.any():
+            ranges = [f"[{low}, {high})" for low, high in zip(self.low.tolist(), self.high.tolist(), strict=True)]
+            raise ValueError(
+                f"one_hot_encoding: expected integers in {', '.join(ranges)}, got {index[bad][:8].tolist()}"
+            )
 
     def __call__(self, x: Any) -> Any:
         index = self.ops.reshape(x, (x.shape[0], -1))
@@ -159,12 +171,9 @@ class ConcatReader:
 
 def readers(tokens: set[str] | frozenset[str], observation_space: Any, action_space: Any, ops: Ops) -> tuple:
     """``(token, reader)`` pairs for the input tokens a network reads, in a fixed order."""
-    makers: dict[str, Callable[[], Any]] = {
-        "STATES": lambda: Reader("states", observation_space, ops),
-        "ACTIONS": lambda: Reader("taken_actions", action_space, ops),
-        "STATES_ACTIONS": lambda: ConcatReader(ops),
-    }
-    return tuple((token, make()) for token, make in makers.items() if token in tokens)
+    states, actions = Reader("states", observation_space, ops), Reader("taken_actions", action_space, ops)
+    made = {"STATES": states, "ACTIONS": actions, "STATES_ACTIONS": ConcatReader(ops)}
+    return tuple((token, reader) for token, reader in made.items() if token in tokens)
 
 
 def _index(node: ast.expr) -> Any:

@@ -27,6 +27,7 @@ from mixrl.utils.model_instantiators._layers import Layer, activation, activatio
 
 LEGACY_KEYS = ("input_shape", "hiddens", "hidden_activation", "output_shape", "output_activation", "output_scale")
 LEGACY_DEFAULTS = {
+    "input_shape": Shape.STATES,
     "hiddens": [256, 256],
     "hidden_activation": "relu",
     "output_shape": Shape.ACTIONS,
@@ -97,23 +98,10 @@ def parse_network(network: Any) -> tuple[Container, ...]:
         expression = parse_expression(_text(item["input"], f"{where} input"), "input", names)
         layers = parse_layers(item["layers"], item.get("activations"), f"container {name!r}")
         containers.append(Container(name, expression, layers))
-    recurrent_container(containers)
+    recurrent = [container.name for container in containers if container.layers and container.layers[0].recurrent]
+    if len(recurrent) > 1:  # a model has one recurrent state list
+        raise ValueError(f"at most one recurrent (gru/lstm/rnn) layer per model, found one in each of {recurrent}")
     return tuple(containers)
-
-
-def recurrent_container(network: Sequence[Container]) -> Container | None:
-    """The container whose first layer is recurrent, or None.
-
-    Raises:
-        ValueError: more than one recurrent layer (a model has one recurrent state list).
-    """
-    found = [container for container in network if container.layers and container.layers[0].recurrent]
-    if len(found) > 1:
-        raise ValueError(
-            f"at most one recurrent (gru/lstm/rnn) layer per model, found one in each of the containers "
-            f"{[container.name for container in found]}"
-        )
-    return found[0] if found else None
 
 
 def parse_output(output: Any, containers: Sequence[str]) -> Output:
@@ -166,16 +154,13 @@ class LegacyDefault:
         return str(self.value) if isinstance(self.value, Shape) else repr(self.value)
 
 
-_LOGGED: list[bool] = []
-
-
 def legacy_trunk(values: Mapping[str, Any]) -> tuple[Container, dict[str, Any]]:
     """The ``net`` container of ``input_shape`` / ``hiddens`` / ``hidden_activation`` and its plain data.
 
     Raises:
         ValueError: an invalid value (named in the message).
     """
-    value = values.get("input_shape", Shape.STATES)
+    value = values.get("input_shape", LEGACY_DEFAULTS["input_shape"])
     token = value.name if isinstance(value, Shape) else canonical_token(value) if isinstance(value, str) else None
     if token not in INPUT_TOKENS:
         raise ValueError(f"input_shape must be one of Shape.{list(INPUT_TOKENS)}, got {value!r}")
@@ -222,13 +207,11 @@ def legacy_head(
 
 
 def note_legacy() -> None:
-    """Log, once per process, that the legacy keywords are in use."""
-    if not _LOGGED:
-        _LOGGED.append(True)
-        logger.info(
-            "model instantiators: legacy keywords (input_shape, hiddens, ...) build the legacy 256-256 MLP; "
-            "the definition style (network=[...], output=...) describes any network"
-        )
+    """Log (DEBUG: nothing to act on, the legacy keywords are supported) that the legacy keywords are in use."""
+    logger.debug(
+        "model instantiators: legacy keywords (input_shape, hiddens, ...) build the legacy 256-256 MLP; "
+        "the definition style (network=[...], output=...) describes any network"
+    )
 
 
 def describe(network: Any, output: Any, legacy: Mapping[str, Any], output_activation: str | None) -> Description:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ RESERVED = (
     }
 )
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+MAX_LENGTH, MAX_DEPTH, MAX_ITEMS = 4096, 32, 256  # characters, nesting and concatenate items of an expression
 
 
 def canonical_token(name: str) -> str:
@@ -77,16 +79,29 @@ class _Checker:
         self.text, self.kind, self.containers = text, kind, list(containers)
         self.tokens: set[str] = set()
         self.names: set[str] = set()
+        self.depth = 0
 
     def fail(self, node: ast.AST, why: str) -> ValueError:
         return ValueError(f"{self.kind} expression {self.text!r}: {ast.unparse(node)!r} {why}")
 
     def expr(self, node: ast.expr) -> ast.expr:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ValueError(f"{self.kind} expression {self.text[:80]!r}...: nested deeper than {MAX_DEPTH} levels")
+        tree = self.checked(node)
+        self.depth -= 1
+        return tree
+
+    def checked(self, node: ast.expr) -> ast.expr:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            if not math.isfinite(node.value):  # type: ignore[arg-type]
+                raise self.fail(node, "is not a finite number")
             return ast.Constant(node.value)
         if isinstance(node, (ast.Name, ast.Attribute)):
             return self.name(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, _BINOPS):
+            if isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant) and node.right.value == 0:
+                raise self.fail(node, "divides by zero")
             return ast.BinOp(self.expr(node.left), node.op, self.expr(node.right))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             return ast.UnaryOp(node.op, self.expr(node.operand))
@@ -132,8 +147,8 @@ class _Checker:
         if len(args) != arity:
             raise self.fail(node, f"takes {arity} argument(s), got {len(args)}")
         if func == "concatenate":
-            if not isinstance(args[0], (ast.List, ast.Tuple)) or not args[0].elts:
-                raise self.fail(node, "expects one non-empty list: concatenate([a, b, ...])")
+            if not isinstance(args[0], (ast.List, ast.Tuple)) or not 0 < len(args[0].elts) <= MAX_ITEMS:
+                raise self.fail(node, f"expects one list of 1 to {MAX_ITEMS} items: concatenate([a, b, ...])")
             new_args: list[ast.expr] = [ast.List([self.expr(item) for item in args[0].elts], ast.Load())]
         elif func == "permute":
             dims = [_int_constant(d) for d in getattr(args[1], "elts", [None])]
@@ -184,8 +199,9 @@ def parse_expression(text: Any, kind: str, containers: Sequence[str]) -> Express
     Raises:
         ValueError: syntax error, or a node, name or function outside the allow-list (named in the message).
     """
-    if not isinstance(text, str):
-        raise ValueError(f"{kind} expression must be a string, got {type(text).__name__} ({text!r})")
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        got = f"{len(text)} characters" if isinstance(text, str) else f"{type(text).__name__} ({text!r})"
+        raise ValueError(f"{kind} expression must be a string of at most {MAX_LENGTH} characters, got {got}")
     try:
         checker = _Checker(text, kind, containers)
         tree = checker.expr(ast.parse(text.strip(), mode="eval").body)

@@ -165,6 +165,9 @@ def trace(
         node = compile_expression(container.input.tree, {}, spaces_of(model), ops)
         what = f"container {container.name!r}: input {container.input.text!r}"
         x = checked(what, lambda node=node: node(env), ops, _INPUT_HINT)  # type: ignore[misc]
+        if 0 in x.shape[1:]:  # e.g. STATES[:, 100:] of a 3-wide observation
+            read = {name: tuple(getattr(env[name], "shape", ())) for name in container.input.tokens}
+            raise ValueError(f"{what} is empty (shape {tuple(x.shape)}): an index or slice beyond its inputs {read}")
         built: list[Any] = []
         last = inline is not None and i == len(network) - 1
         for j, layer in enumerate([*container.layers, *([None] if last else [])]):

@@ -9,6 +9,7 @@ so the model gets the recurrent-model contract (``num_envs``, ``sequence_length`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,9 @@ _LAYER_ARGS = {  # positional order, aliases (JAX names), keyword-only extras
 _REQUIRED = {"linear": ("out_features",), "conv2d": ("out_channels", "kernel_size"), "flatten": ()}
 _REQUIRED.update(dict.fromkeys(RECURRENT_LAYERS, ("hidden_size",)))
 _SCALAR_FORM = ("linear", *RECURRENT_LAYERS)  # {"linear": 64}, {"gru": 64}
+MAX_UNITS = 2**16  # of any size (units, channels, kernel, layers): beyond is a typo or an attack
+MAX_WEIGHTS = 2**27  # of one layer (512 MiB of float32): checked before it is allocated
+_GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Layer:
 
 
 def units(value: Any, what: str) -> int | str:
-    """A positive int, or a size token (``ONE``, ``ACTIONS``, ``STATES``, ``STATES_ACTIONS`` and spellings).
+    """An int in [1, ``MAX_UNITS``], or a size token (``ONE``, ``ACTIONS``, ``STATES``, ``STATES_ACTIONS``).
 
     Raises:
         ValueError: anything else (the message names ``what`` and the allowed tokens).
@@ -59,9 +63,11 @@ def units(value: Any, what: str) -> int | str:
     name = value.name if isinstance(value, Shape) else canonical_token(value) if isinstance(value, str) else None
     if name in SIZE_TOKENS:
         return name
-    if type(value) is int and value > 0:
+    if _positive(value):
         return value
-    raise ValueError(f"{what} must be a positive int or one of the tokens {list(SIZE_TOKENS)}, got {value!r}")
+    raise ValueError(
+        f"{what} must be a positive int up to {MAX_UNITS} or one of the tokens {list(SIZE_TOKENS)}, got {value!r}"
+    )
 
 
 def resolve_units(value: int | str, num_observations: int | None, num_actions: int | None) -> int:
@@ -80,14 +86,14 @@ def resolve_units(value: int | str, num_observations: int | None, num_actions: i
     return sum(known)
 
 
-def _positive(value: Any) -> bool:
-    return type(value) is int and value > 0
+def _positive(value: Any, low: int = 1) -> bool:
+    return type(value) is int and low <= value <= MAX_UNITS
 
 
 def _check_arg(key: str, value: Any, where: str) -> Any:
     if key in ("out_features", "in_features", "input_size"):
         return units(value, f"{where}: {key}")
-    pair = isinstance(value, (list, tuple)) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)
+    pair = isinstance(value, (list, tuple)) and len(value) == 2 and all(_positive(v, 0) for v in value)
     valid = {
         "out_channels": _positive(value),
         "in_channels": _positive(value),
@@ -97,7 +103,7 @@ def _check_arg(key: str, value: Any, where: str) -> Any:
         "bias": isinstance(value, bool),
         "kernel_size": _positive(value) or pair,
         "stride": _positive(value) or pair,
-        "padding": (type(value) is int and value >= 0) or pair or str(value).lower() in ("same", "valid"),
+        "padding": _positive(value, 0) or pair or str(value).lower() in ("same", "valid"),
         "start_dim": type(value) is int,
         "end_dim": type(value) is int,
     }[key]
@@ -215,6 +221,20 @@ def activations_data(layers: Sequence[Layer]) -> str | list[str | None]:
     return [layer.activation for layer in layers] if names - {None} else []
 
 
+def _weights(layer: Layer, width: int, sizes: tuple[Any, Any]) -> int:
+    """Weights of ``layer`` on an input of ``width`` features (conv2d: channels), biases aside."""
+    args = layer.args
+    if layer.kind == "linear":
+        return width * resolve_units(args["out_features"], *sizes)
+    if layer.kind == "conv2d":
+        kernel = args["kernel_size"]
+        return width * args["out_channels"] * math.prod((kernel, kernel) if isinstance(kernel, int) else kernel)
+    if layer.recurrent:
+        hidden = args["hidden_size"]
+        return _GATES[layer.kind] * (width + hidden) * hidden * args.get("num_layers", 1)
+    return 0
+
+
 def check_input(layer: Layer, shape: tuple[int, ...], sizes: tuple[Any, Any], where: str, image: tuple) -> None:
     """Check the input ``shape`` of ``layer``: its rank, and the input widths its description declares.
 
@@ -222,7 +242,8 @@ def check_input(layer: Layer, shape: tuple[int, ...], sizes: tuple[Any, Any], wh
         image: the backend's conv2d input: its allowed ranks, channel axis, layout and a hint.
 
     Raises:
-        ValueError: an input of the wrong rank, or a declared input width that differs from the actual one.
+        ValueError: an input of the wrong rank, a declared input width that differs from the actual one, or more
+            than ``MAX_WEIGHTS`` weights.
     """
     ranks, channels, layout, hint = image
     if layer.recurrent and len(shape) != 2:
@@ -236,3 +257,6 @@ def check_input(layer: Layer, shape: tuple[int, ...], sizes: tuple[Any, Any], wh
         declared = layer.args.get(key)
         if declared is not None and resolve_units(declared, *sizes) != (actual := shape[axis]):
             raise ValueError(f"{where}: {key}={declared!r} but the layer's input has {actual}")
+    width = shape[channels] if layer.kind == "conv2d" else shape[-1]
+    if (weights := _weights(layer, width, sizes)) > MAX_WEIGHTS:
+        raise ValueError(f"{where}: {weights} weights for an input of {width}, above the limit of {MAX_WEIGHTS}")

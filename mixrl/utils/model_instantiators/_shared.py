@@ -26,7 +26,6 @@ from mixrl.utils.model_instantiators._description import (
     output_text,
     parse_output,
 )
-from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, Mixin, description_keys
 
 
@@ -109,30 +108,20 @@ def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[
     roles, parameters = list(roles), list(parameters)
     _check(mixins, roles, parameters)
     first = parameters[0]
-    trunk = {
-        "input_shape": Shape.STATES,
-        "hiddens": LEGACY_DEFAULTS["hiddens"],
-        "hidden_activation": LEGACY_DEFAULTS["hidden_activation"],
-    }
-    trunk.update({key: first[key] for key in trunk if key in first})
+    trunk = {key: first.get(key, LEGACY_DEFAULTS.get(key)) for key in ("network", *LEGACY_KEYS[:3])}
     given = {key: first[key] for key in LEGACY_KEYS if key in first}
     network, trunk_data = describe_trunk(first.get("network"), first.get("output") or "", given, "parameters[0] ")
     legacy = "network" not in trunk_data
     names = [container.name for container in network]
     result = []
     for i, (mixin, role, params) in enumerate(zip(mixins, roles, parameters, strict=True)):
-        differs = ("network" in params and params["network"] != first.get("network")) or any(
-            key in params and params[key] != trunk[key] for key in trunk
-        )
-        if i and differs:
+        if i and any(key in params and params[key] != trunk[key] for key in trunk):
             logger.warning(f"shared_model: role {role!r} describes its own trunk; the trunk of {roles[0]!r} is used")
-        if "output" in params and not (legacy and not params["output"]):
-            output = parse_output(params["output"], names)
-            output_data: dict[str, Any] = {"output": output_text(output)}
-        elif legacy or any(key in params for key in LEGACY_KEYS):
+        explicit = "output" in params and not (legacy and not params["output"])
+        if not explicit and (legacy or any(key in params for key in LEGACY_KEYS)):
             output, output_data = legacy_head(params, mixin.output_activation, names)
         else:
-            output = parse_output("", names)
+            output = parse_output(params.get("output", ""), names)
             output_data = {"output": output_text(output)}
         kwargs = {key: params.get(key, default) for key, default in mixin.parameters.items()}
         log_std = (

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from mixrl.checkpoints.atomic import atomic_write
+from mixrl.utils.model_instantiators._config import MAX_YAML_CHARACTERS, load_yaml
 from mixrl.utils.model_instantiators._kinds import SHARED
 from mixrl.utils.model_instantiators._shared import Role
 from mixrl.utils.spaces.description import encode_space
@@ -71,8 +72,8 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     sidecar = sidecar_path(path)
     try:
         with open(sidecar, encoding="utf-8") as file:
-            text = file.read()
-        description = yaml.safe_load(text)
+            text = file.read(MAX_YAML_CHARACTERS + 1)
+        description = load_yaml(text)
     except FileNotFoundError:
         raise ValueError(
             f"{sidecar}: missing: the weights {os.fspath(path)!r} have no model description beside them "

@@ -14,12 +14,14 @@ they are (sequences become lists). Gymnasium spaces become a dict with a ``type`
 ``Dict``        ``spaces`` (a mapping, in the space's key order)
 =============== =================================================================================
 
-With ``strict_json=True`` Box bounds are always nested lists, with infinities as the strings ``"inf"`` /
+A described space holds at most ``MAX_SPACE_SIZE`` elements (all its parts together, checked before anything is
+allocated). With ``strict_json=True`` Box bounds are always nested lists, with infinities as the strings ``"inf"`` /
 ``"-inf"`` (standard JSON has no infinity); :func:`decode_space` reads both forms.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +37,7 @@ _FIELDS = {  # required, optional
     "MultiDiscrete": (("nvec",), ("start", "dtype")),
     "MultiBinary": (("n",), ()),
 }
+MAX_SPACE_SIZE = 2**24  # elements of a decoded space: 16.7M, e.g. a 2048 x 2048 x 4 image
 _DTYPES = {"Box": ("float32", "biuf"), "MultiDiscrete": ("int64", "iu")}  # default, numpy kinds allowed
 
 
@@ -112,12 +115,34 @@ def _dtype(name: Any, kinds: str, where: str) -> np.dtype:
     return dtype
 
 
+def declared_size(data: Any) -> int:
+    """Elements of the Box / MultiBinary / int / shape parts of ``data``, computed without allocating them.
+
+    Discrete and MultiDiscrete count 0: their data is as large as they are; malformed parts count 0 too.
+    """
+    kind = data.get("type") if isinstance(data, Mapping) else None
+    if kind in ("Tuple", "Dict"):
+        items = data.get("spaces")
+        return sum(map(declared_size, items.values() if isinstance(items, Mapping) else items or ()))
+    sizes = data.get("shape" if kind == "Box" else "n") if kind in ("Box", "MultiBinary") else data
+    sizes = [sizes] if _is_int(sizes) else sizes
+    valid = kind not in ("Discrete", "MultiDiscrete") and isinstance(sizes, (list, tuple)) and sizes
+    return math.prod(sizes) if valid and all(_is_int(size) and size >= 0 for size in sizes) else 0
+
+
 def decode_space(data: Any, where: str = "space") -> Any:
     """The space described by ``data`` (the inverse of :func:`encode_space`).
 
     Raises:
-        ValueError: malformed data (the message names ``where`` and the expected fields).
+        ValueError: malformed data (the message names ``where`` and the expected fields), or a space of more than
+            ``MAX_SPACE_SIZE`` elements.
     """
+    if (size := declared_size(data)) > MAX_SPACE_SIZE:
+        raise ValueError(f"{where}: a space of {size} elements, above the limit of {MAX_SPACE_SIZE}")
+    return _decode(data, where)
+
+
+def _decode(data: Any, where: str) -> Any:
     if data is None or _is_int(data):
         return data
     if isinstance(data, list) and all(_is_int(size) for size in data):
@@ -132,9 +157,9 @@ def decode_space(data: Any, where: str = "space") -> Any:
         _fields(data, ("spaces",), (), where)
         items = data["spaces"]
         if kind == "Tuple" and isinstance(items, list):
-            return spaces.Tuple([decode_space(item, f"{where}[{i}]") for i, item in enumerate(items)])
+            return spaces.Tuple([_decode(item, f"{where}[{i}]") for i, item in enumerate(items)])
         if kind == "Dict" and isinstance(items, Mapping):
-            return spaces.Dict([(key, decode_space(item, f"{where}[{key!r}]")) for key, item in items.items()])
+            return spaces.Dict([(key, _decode(item, f"{where}[{key!r}]")) for key, item in items.items()])
         raise ValueError(f"{where}: the spaces of a {kind} must be a {'list' if kind == 'Tuple' else 'mapping'}")
     _fields(data, *_FIELDS[kind], where)
     if kind in _DTYPES:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import mixrl.utils.model_instantiators as instantiators
+from mixrl.utils.model_instantiators import _config
 from mixrl.utils.model_instantiators._config import plan, read_document
 
 PACKAGE = pathlib.Path(instantiators.__file__).parent
@@ -43,14 +44,17 @@ class TestReading:
         with pytest.raises(ValueError, match=match):
             read_document(text)
 
-    def test_only_safe_load_is_used(self):
-        """No yaml.load / unsafe_load / full_load / Loader= anywhere in the package."""
-        for path in PACKAGE.rglob("*.py"):
+    def test_yaml_is_parsed_only_by_load_yaml_with_a_safe_loader(self):
+        """Outside _config.py mixrl calls no yaml parsing function; load_yaml's loader constructs plain data only."""
+        parsers = ("load", "safe_load", "unsafe_load", "full_load", "load_all", "safe_load_all", "parse", "compose")
+        for path in PACKAGE.parent.parent.rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "yaml":
-                    assert node.attr not in ("load", "unsafe_load", "full_load", "load_all"), path
+                    assert node.attr not in parsers or path.name == "_config.py", path
                 if isinstance(node, ast.keyword):
                     assert node.arg != "Loader", path
+        assert issubclass(_config._LOADER, yaml.constructor.SafeConstructor)
+        assert not issubclass(_config._LOADER, yaml.constructor.FullConstructor)
 
 
 class TestShapes:

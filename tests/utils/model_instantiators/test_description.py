@@ -115,14 +115,6 @@ class TestRecurrentNetworks:
         with pytest.raises(ValueError, match=r"at most one recurrent.*\['a', 'b'\]"):
             parse_network(network)
 
-    def test_recurrent_container_is_found(self):
-        """recurrent_container names the container whose first layer is recurrent."""
-        network = parse_network(
-            [{"name": "a", "input": "STATES", "layers": [4]}, {"name": "m", "input": "a", "layers": [{"rnn": 8}, 2]}]
-        )
-        assert _description.recurrent_container(network).name == "m"
-        assert _description.recurrent_container(network[:1]) is None
-
 
 class TestPlainData:
     @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ class TestInputExpressions:
             ("STATES ** 2", "BinOp"),
             ("'text'", "Constant"),
             ("STATES[ACTIONS]", "not a valid index"),
-            ("concatenate(STATES)", "non-empty list"),
+            ("concatenate(STATES)", "one list of 1 to 256 items"),
             ("concatenate([STATES], dim=0)", "keyword"),
             ("permute(STATES, ACTIONS)", "tuple of ints"),
             ("one_hot_encoding(STATES, STATES)", "is not a space"),

@@ -24,14 +24,14 @@ from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import FUNCTIONS
 from mixrl.utils.model_instantiators.jax import _source
-from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, generated_class
+from mixrl.utils.model_instantiators.jax._models import MIXIN_CLASSES, Generated
 from mixrl.utils.model_instantiators.jax._ops import Recurrent, RecurrentSequential, one_hot_encoding
 from mixrl.utils.model_instantiators.jax._tabular import TabularModel
 
 __all__ = ["Shape", *FUNCTIONS, "one_hot_encoding", "save_model", "Recurrent", "RecurrentSequential"]
 
 
-BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, TabularModel, operator.methodcaller("init_state_dict"))
+BACKEND = Backend(Generated, MIXIN_CLASSES, _source, TabularModel, operator.methodcaller("init_state_dict"))
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from mixrl.models.jax import Model
 from mixrl.models.jax.rnn import Recurrent, state_shapes
 from mixrl.utils.model_instantiators._description import Container
-from mixrl.utils.model_instantiators._generated import Step, build_plan, evaluate, head_outputs, model_class
+from mixrl.utils.model_instantiators._generated import Step, build_plan, evaluate, head_outputs
 from mixrl.utils.model_instantiators._kinds import RECURRENT_PARAMETERS, mixin_classes
 from mixrl.utils.model_instantiators._layers import Layer, check_input
 from mixrl.utils.model_instantiators._shared import Role
@@ -174,8 +174,3 @@ class Generated(DescribedJaxModel, Model):
             Model.init_state_dict(self, role, inputs, key)
         finally:
             self.training = training
-
-
-def generated_class(bases: tuple[type, ...], name: str, function: str) -> type:
-    """``class <name>(*bases, Model)`` for the given mixins (one class per combination)."""
-    return model_class(Generated, bases, name, function)

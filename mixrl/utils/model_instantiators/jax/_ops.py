@@ -61,7 +61,10 @@ OPS = Ops(jax.Array, _concatenate, jnp.transpose, _getitem, jnp.reshape, _unflat
 
 
 def one_hot_encoding(space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDiscrete, x: jax.Array) -> jax.Array:
-    return OneHot(space, OPS)(jnp.asarray(x))  # x: ints or floats
+    encoder, x = OneHot(space, OPS), jnp.asarray(x)  # x: ints or floats
+    if not isinstance(x, jax.core.Tracer):
+        encoder.check(np.asarray(x))
+    return encoder(x)
 
 
 one_hot_encoding.__doc__ = ONE_HOT_DOC

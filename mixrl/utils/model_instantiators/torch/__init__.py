@@ -17,14 +17,14 @@ from mixrl.utils.model_instantiators._api import Backend, Instantiators
 from mixrl.utils.model_instantiators._expressions import Shape
 from mixrl.utils.model_instantiators._kinds import FUNCTIONS
 from mixrl.utils.model_instantiators.torch import _source
-from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, generated_class
+from mixrl.utils.model_instantiators.torch._models import MIXIN_CLASSES, Generated
 from mixrl.utils.model_instantiators.torch._ops import one_hot_encoding
 from mixrl.utils.model_instantiators.torch._tabular import TabularModel
 
 __all__ = ["Shape", *FUNCTIONS, "one_hot_encoding"]
 
 
-BACKEND = Backend(generated_class, MIXIN_CLASSES, _source, TabularModel)
+BACKEND = Backend(Generated, MIXIN_CLASSES, _source, TabularModel)
 _functions = Instantiators(BACKEND)
 categorical_model = _functions.categorical_model
 multicategorical_model = _functions.multicategorical_model

@@ -181,11 +181,6 @@ class Generated(DescribedModel, Model):
         return _new, self._mixrl_class_key, self.__dict__
 
 
-def generated_class(bases: tuple[type, ...], name: str, function: str) -> type:
-    """``class <name>(*bases, Model)`` for the given mixins (one class per combination)."""
-    return model_class(Generated, bases, name, function)
-
-
 def _new(bases: tuple[type, ...], name: str, function: str) -> Generated:
-    cls: Any = generated_class(bases, name, function)
+    cls: Any = model_class(Generated, bases, name, function)
     return cls.__new__(cls)

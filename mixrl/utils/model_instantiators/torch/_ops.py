@@ -52,7 +52,9 @@ ACTIVATION_MODULES["softmax"] = lambda: torch.nn.Softmax(dim=-1)
 def one_hot_encoding(
     space: gymnasium.spaces.Discrete | gymnasium.spaces.MultiDiscrete, x: torch.Tensor
 ) -> torch.Tensor:
-    return OneHot(space, OPS)(x)
+    encoder = OneHot(space, OPS)
+    encoder.check(x.detach().cpu().numpy())
+    return encoder(x)
 
 
 one_hot_encoding.__doc__ = ONE_HOT_DOC

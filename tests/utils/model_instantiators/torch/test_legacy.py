@@ -139,10 +139,12 @@ class TestLegacyKeywords:
         with pytest.raises(TypeError, match="hidden_activations"):
             function(4, 2, device="cpu", hidden_activations=["relu"])
 
-    def test_legacy_use_logs_one_info_message_per_process(self, obs, act, monkeypatch, caplog):
-        """Two legacy calls, one info record; definition-style and default calls log nothing."""
-        monkeypatch.setattr(_description, "_LOGGED", [])
+    def test_legacy_use_logs_at_debug_level_only(self, obs, act, caplog):
+        """Legacy calls log one DEBUG record each (nothing at INFO); definition-style and default calls log nothing."""
         with caplog.at_level(logging.INFO, logger="mixrl"):
+            gaussian_model(obs, act, device="cpu", hiddens=[8])
+        assert not caplog.records
+        with caplog.at_level(logging.DEBUG, logger="mixrl"):
             gaussian_model(obs, act, device="cpu")
             gaussian_model(
                 obs, act, device="cpu", network=[{"name": "n", "input": "STATES", "layers": [4]}], output="ACTIONS"
@@ -150,4 +152,4 @@ class TestLegacyKeywords:
             assert not caplog.records
             gaussian_model(obs, act, device="cpu", hiddens=[8])
             deterministic_model(obs, act, device="cpu", hiddens=[8])
-        assert len(caplog.records) == 1 and caplog.records[0].levelno == logging.INFO
+        assert [record.levelno for record in caplog.records] == [logging.DEBUG] * 2
