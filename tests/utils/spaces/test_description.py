@@ -66,7 +66,8 @@ class TestRoundTrip:
 
     def test_strict_json_writes_infinities_as_strings(self):
         """Box([-1, -inf], [1, inf]) -> low [-1.0, "-inf"], high [1.0, "inf"]; other strings are refused."""
-        data = encode_space(spaces.Box(np.array([-1, -np.inf]), np.array([1, np.inf])), strict_json=True)
+        box = spaces.Box(np.array([-1, -np.inf], np.float32), np.array([1, np.inf], np.float32))
+        data = encode_space(box, strict_json=True)
         assert data["low"] == [-1.0, "-inf"] and data["high"] == [1.0, "inf"]
         with pytest.raises(ValueError, match="invalid Box bound '1.5'"):
             decode_space({**data, "low": ["1.5", 0]})
