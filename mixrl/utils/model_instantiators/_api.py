@@ -30,10 +30,9 @@ from mixrl.utils.model_instantiators._kinds import (
     MIXINS,
     RECURRENT_PARAMETERS,
     Mixin,
-    check_parameters,
     check_recurrent,
 )
-from mixrl.utils.model_instantiators._shared import Role, describe_shared, single_role
+from mixrl.utils.model_instantiators._shared import Role, check_role, describe_shared, single_role
 from mixrl.utils.model_instantiators._sidecar import read_sidecar, resolved_description, sidecar_path
 from mixrl.utils.model_instantiators._source import class_source, model_source
 from mixrl.utils.spaces.description import MAX_SPACE_SIZE, declared_size
@@ -157,8 +156,7 @@ class Instantiators:
             if (size := declared_size(arguments[key])) > MAX_SPACE_SIZE:
                 raise ValueError(f"{key} of {size} elements, above the limit of {MAX_SPACE_SIZE}")
         for role in roles:
-            values, where = {**role.kwargs, **role.log_std}, f"role {role.name!r}: " if role.name else ""
-            check_parameters(role.mixin, values, arguments["action_space"], where)
+            check_role(role, arguments["action_space"])
         bases = tuple(dict.fromkeys(self.backend.mixin_classes[role.mixin.name] for role in roles))
         cls = model_class(self.backend.generated, bases, name, function)
         single_forward_pass, return_source = arguments.get("single_forward_pass", True), arguments["return_source"]
@@ -272,7 +270,6 @@ class Instantiators:
         Args:
             observation_space, action_space: the model's spaces; when None, the document's ``observation_space`` /
                 ``action_space`` (plain data, as in a saved description) are used.
-            device: as for the backend's ``Model``.
 
         Returns:
             the model; for the skrl runner shape a dict role -> model, where every role maps to the same instance

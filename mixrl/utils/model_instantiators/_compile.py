@@ -117,9 +117,8 @@ class OneHot:
         bad = (index != np.round(index)) | (index < self.low) | (index >= self.high)
         if index.shape[1] == self.columns and bad.any():
             ranges = [f"[{low}, {high})" for low, high in zip(self.low.tolist(), self.high.tolist(), strict=True)]
-            raise ValueError(
-                f"one_hot_encoding: expected integers in {', '.join(ranges)}, got {index[bad][:8].tolist()}"
-            )
+            got = index[bad][:8].tolist()
+            raise ValueError(f"one_hot_encoding: expected integers in {', '.join(ranges)}, got {got}")
 
     def __call__(self, x: Any) -> Any:
         index = self.ops.reshape(x, (x.shape[0], -1))

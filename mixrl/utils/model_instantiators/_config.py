@@ -101,11 +101,10 @@ def read_document(config: Config) -> tuple[Mapping[str, Any], str]:
     inline = isinstance(config, str) and "\n" in config
     source = "config" if inline else os.fspath(config)
     try:
-        if inline:
-            document = load_yaml(str(config))
-        else:
+        if not inline:
             with open(config, encoding="utf-8") as file:
-                document = load_yaml(file.read(MAX_YAML_CHARACTERS + 1))
+                config = file.read(MAX_YAML_CHARACTERS + 1)
+        document = load_yaml(str(config))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ValueError(f"{source}: not a valid YAML document: {error}") from None
     if not isinstance(document, Mapping):

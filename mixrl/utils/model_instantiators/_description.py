@@ -142,13 +142,11 @@ def output_text(output: Output) -> str:
 # ---------------------------------------------------------------- legacy ``hiddens`` API
 
 
+@dataclass(frozen=True, eq=False, repr=False)
 class LegacyDefault:
     """A legacy-keyword default in a signature: shows the value and tells "not given" apart from "given"."""
 
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    value: Any
 
     def __repr__(self) -> str:
         return str(self.value) if isinstance(self.value, Shape) else repr(self.value)

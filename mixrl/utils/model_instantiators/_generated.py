@@ -55,10 +55,7 @@ class Step:
     node: Node
     entries: tuple[Any, ...]
     recurrent: bool
-
-    @property
-    def name(self) -> str:
-        return self.container.name
+    name: str  # the container's
 
 
 @dataclass(frozen=True)
@@ -224,7 +221,7 @@ def build_plan(
         units = lambda layer, x, where: entries(layer, x, sizes, inline or 0, where)  # noqa: E731
         token_readers, containers, env = trace(model, network, sample, ops, units, run, inline)
         check_heads(heads, env, network[-1].name, layer, ops)
-        steps = [Step(c, node, tuple(built), bool(c.layers) and c.layers[0].recurrent) for c, node, built in containers]
+        steps = [Step(c, n, tuple(e), bool(c.layers) and c.layers[0].recurrent, c.name) for c, n, e in containers]
         traced.append(Plan(token_readers, tuple(steps), heads, bool(single_forward_pass)))
 
     dry_run(check)

@@ -9,12 +9,9 @@ is the shared model.
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import gymnasium
 
 from mixrl.utils.model_instantiators._description import LEGACY_KEYS
 
@@ -58,11 +55,6 @@ LOG_STD_PARAMETERS = {"initial_log_std": 0, "fixed_log_std": False}
 # sequence_length: short enough for truncated backpropagation through time to stay cheap, and a divisor of
 # the rollout lengths agents usually use (16, 32, ..., 2048); skrl's hand-written RNN examples use 128
 RECURRENT_PARAMETERS = {"num_envs": 1, "sequence_length": 16}
-_ACTION_SPACES: dict[str, tuple[type, ...]] = {  # the gymnasium action spaces a mixin acts in (others: any)
-    "CategoricalMixin": (gymnasium.spaces.Discrete,),
-    "GaussianMixin": (gymnasium.spaces.Box,),
-    "MultivariateGaussianMixin": (gymnasium.spaces.Box,),
-}
 SHARED = "Shared"
 KIND_NAMES = [*(mixin.name for mixin in MIXINS.values()), SHARED]
 
@@ -115,31 +107,3 @@ def check_recurrent(num_envs: Any, sequence_length: Any) -> None:
     for name, value in (("num_envs", num_envs), ("sequence_length", sequence_length)):
         if type(value) is not int or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _finite(value: Any) -> bool:
-    """A finite number (a 0-d array too), not a bool or a string."""
-    try:
-        return not isinstance(value, (bool, str)) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def check_parameters(mixin: Mixin, values: Mapping[str, Any], action_space: Any, where: str = "") -> None:
-    """Validate a role's settings (``values``: mixin and log-std keywords) and the type of its action space.
-
-    Raises:
-        ValueError: a flag that is not a bool (a YAML ``'false'`` is a string), a log-std value that is not a
-            finite number, ``min_log_std > max_log_std``, or an action space the mixin cannot act in.
-    """
-    for key, value in values.items():
-        if isinstance({**mixin.parameters, **LOG_STD_PARAMETERS}.get(key), bool) and not isinstance(value, bool):
-            raise ValueError(f"{where}{key} must be true or false, got {value!r}")
-        if key in ("min_log_std", "max_log_std", "initial_log_std") and not _finite(value):
-            raise ValueError(f"{where}{key} must be a finite number, got {value!r}")
-    if values.get("min_log_std", -math.inf) > values.get("max_log_std", math.inf):
-        raise ValueError(f"{where}min_log_std={values['min_log_std']!r} is above max_log_std={values['max_log_std']!r}")
-    expected = _ACTION_SPACES.get(mixin.name, (gymnasium.Space,))
-    if isinstance(action_space, gymnasium.Space) and not isinstance(action_space, expected):
-        names = [space.__name__ for space in expected]
-        raise ValueError(f"{where}{mixin.name} acts in a {' or '.join(names)} action space, got {action_space!r}")

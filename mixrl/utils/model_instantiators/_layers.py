@@ -66,7 +66,7 @@ def units(value: Any, what: str) -> int | str:
     if _positive(value):
         return value
     raise ValueError(
-        f"{what} must be a positive int up to {MAX_UNITS} or one of the tokens {list(SIZE_TOKENS)}, got {value!r}"
+        f"{what} must be a positive int up to {MAX_UNITS} or a token in {list(SIZE_TOKENS)}, got {value!r}"
     )
 
 

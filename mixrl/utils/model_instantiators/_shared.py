@@ -8,10 +8,13 @@ the trunk), for the resolved description.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import gymnasium
 
 from mixrl._logging import logger
 from mixrl.utils.model_instantiators._description import (
@@ -27,6 +30,12 @@ from mixrl.utils.model_instantiators._description import (
     parse_output,
 )
 from mixrl.utils.model_instantiators._kinds import LOG_STD_PARAMETERS, MIXINS, Mixin, description_keys
+
+_ACTION_SPACES: dict[str, tuple[type, ...]] = {  # the gymnasium action spaces a mixin acts in (others: any)
+    "CategoricalMixin": (gymnasium.spaces.Discrete,),
+    "GaussianMixin": (gymnasium.spaces.Box,),
+    "MultivariateGaussianMixin": (gymnasium.spaces.Box,),
+}
 
 
 @dataclass(frozen=True)
@@ -132,3 +141,32 @@ def describe_shared(structure: Any, roles: Any, parameters: Any) -> tuple[tuple[
     if any(key in params for params in parameters for key in LEGACY_KEYS):
         note_legacy()
     return network, result
+
+
+def _finite(value: Any) -> bool:
+    """A finite number (a 0-d array too), not a bool or a string."""
+    try:
+        return not isinstance(value, (bool, str)) and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_role(role: Role, action_space: Any) -> None:
+    """Validate a role's settings (mixin and log-std keywords) and the type of its action space.
+
+    Raises:
+        ValueError: a flag that is not a bool (a YAML ``'false'`` is a string), a log-std value that is not a
+            finite number, ``min_log_std > max_log_std``, or an action space the mixin cannot act in.
+    """
+    mixin, values, where = role.mixin, {**role.kwargs, **role.log_std}, f"role {role.name!r}: " if role.name else ""
+    for key, value in values.items():
+        if isinstance({**mixin.parameters, **LOG_STD_PARAMETERS}.get(key), bool) and not isinstance(value, bool):
+            raise ValueError(f"{where}{key} must be true or false, got {value!r}")
+        if key in ("min_log_std", "max_log_std", "initial_log_std") and not _finite(value):
+            raise ValueError(f"{where}{key} must be a finite number, got {value!r}")
+    if values.get("min_log_std", -math.inf) > values.get("max_log_std", math.inf):
+        raise ValueError(f"{where}min_log_std={values['min_log_std']!r} is above max_log_std={values['max_log_std']!r}")
+    expected = _ACTION_SPACES.get(mixin.name, (gymnasium.Space,))
+    if isinstance(action_space, gymnasium.Space) and not isinstance(action_space, expected):
+        names = [space.__name__ for space in expected]
+        raise ValueError(f"{where}{mixin.name} acts in a {' or '.join(names)} action space, got {action_space!r}")

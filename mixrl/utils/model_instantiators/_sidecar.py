@@ -84,22 +84,11 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(description, dict):
         kind = type(description).__name__
         raise ValueError(f"{sidecar}: corrupted model description: expected a mapping, got {kind}")
-    _check_digest(path, sidecar, text)
-    return description
-
-
-def _check_digest(path: str | os.PathLike, sidecar: str, text: str) -> None:
-    """The weights' sha256 must be the one the sidecar recorded (sidecars without one, older mixrl, are trusted).
-
-    Raises:
-        ValueError: the weights changed since the sidecar was written (a torn save, or a file replaced by hand);
-            names both files.
-    """
     recorded = next(
         (line[len(_DIGEST_PREFIX) :].strip() for line in text.splitlines() if line.startswith(_DIGEST_PREFIX)), None
     )
     if recorded is None or not os.path.exists(path):
-        return  # no digest (older sidecar), or no weights: Model.load reports the missing file
+        return description  # no digest (older mixrl: trusted), or no weights: Model.load reports the missing file
     actual = weights_digest(path)
     if actual != recorded:
         raise ValueError(
@@ -107,6 +96,7 @@ def _check_digest(path: str | os.PathLike, sidecar: str, text: str) -> None:
             f"the file has {actual} (a save interrupted between the weights and the sidecar, or the weights were "
             "replaced); save the model again"
         )
+    return description
 
 
 # ---------------------------------------------------------------- the resolved description

@@ -144,10 +144,8 @@ class Generated(DescribedJaxModel, Model):
         if step is None:
             return {}
         args = dict(step.entries[0].args)
-        sizes = state_shapes(
-            Recurrent(args["kind"], args["hidden_size"], args["num_layers"], parent=None), self.num_envs
-        )
-        return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
+        rnn = Recurrent(args["kind"], args["hidden_size"], args["num_layers"], parent=None)
+        return {"rnn": {"sequence_length": self.sequence_length, "sizes": state_shapes(rnn, self.num_envs)}}
 
     @nn.nowrap
     def init_state_dict(

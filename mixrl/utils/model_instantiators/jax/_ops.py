@@ -150,9 +150,7 @@ def layer_ops(layer: Layer, sizes: tuple[Any, Any], where: str) -> list[Op]:
     args = dict(layer.args)
     if layer.recurrent:
         if not args.pop("bias", True):
-            raise ValueError(
-                f"{where}: bias=False is not available for JAX {layer.kind} layers: Flax cells have biases"
-            )
+            raise ValueError(f"{where}: bias=False is not available for JAX {layer.kind} layers (Flax cells)")
         args = {"kind": layer.kind, "hidden_size": args["hidden_size"], "num_layers": args.get("num_layers", 1)}
         if layer.kind == "rnn":
             args["nonlinearity"] = dict(layer.args).get("nonlinearity", "tanh")

@@ -168,12 +168,8 @@ class Generated(DescribedModel, Model):
         if role == self._plan.producer:
             self._mixrl_rnn_key = key
             return
-        stored, self._mixrl_rnn_key = self._mixrl_rnn_key, None
-        if (
-            stored is None
-            or len(stored) != len(key)
-            or any(a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(stored, key, strict=False))
-        ):
+        stored, self._mixrl_rnn_key = self._mixrl_rnn_key or [], None  # no record: a length mismatch
+        if len(stored) != len(key) or any(a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(stored, key, strict=True)):
             self._mixrl_shared = None
 
     def __reduce_ex__(self, protocol: Any) -> tuple:
